@@ -1,0 +1,1 @@
+"""incident-bot: a chat bot for incident response."""

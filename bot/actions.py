@@ -1,0 +1,90 @@
+"""Action items: the follow-up work an incident leaves behind."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from bot.errors import NotFound, UsageError
+from bot.models import ActionItem, ActionKind, ActionStatus, Incident
+from bot.timeline import record_event
+
+
+def parse_kind(value: str) -> ActionKind:
+    """Accept an action kind name in any case."""
+    try:
+        return ActionKind(value.strip().lower())
+    except ValueError:
+        kinds = ", ".join(kind.value for kind in ActionKind)
+        raise UsageError(f"Unknown action kind `{value}`. Use one of {kinds}.") from None
+
+
+def add_action_item(
+    session: Session,
+    *,
+    incident: Incident,
+    text: str,
+    actor: str,
+    now: datetime,
+    owner: str | None = None,
+    due_date: date | None = None,
+    kind: ActionKind = ActionKind.PREVENT,
+) -> ActionItem:
+    """Record a follow-up with its owner and due date."""
+    text = text.strip()
+    if not text:
+        raise UsageError("An action item needs text: `action <text> [@owner] [due:YYYY-MM-DD]`.")
+    item = ActionItem(
+        incident=incident,
+        text=text,
+        owner=owner,
+        due_date=due_date,
+        status=ActionStatus.OPEN,
+        kind=kind,
+        created_by=actor,
+        created_at=now,
+    )
+    session.add(item)
+    session.flush()
+    details = [f"owner {owner}" if owner else "no owner", kind.value]
+    if due_date:
+        details.append(f"due {due_date.isoformat()}")
+    record_event(
+        session,
+        incident=incident,
+        kind="action_added",
+        actor=actor,
+        text=f"Action item #{item.id}: {text} ({', '.join(details)})",
+        now=now,
+        data={
+            "action_id": item.id,
+            "owner": owner,
+            "due_date": due_date.isoformat() if due_date else None,
+            "kind": kind.value,
+        },
+    )
+    return item
+
+
+def complete_action_item(
+    session: Session, *, incident: Incident, item_id: int, actor: str, now: datetime
+) -> ActionItem:
+    """Mark an action item done."""
+    item = session.get(ActionItem, item_id)
+    if item is None or item.incident_id != incident.id:
+        raise NotFound(f"{incident.reference} has no action item #{item_id}.")
+    if item.status == ActionStatus.DONE:
+        raise UsageError(f"Action item #{item_id} is already done.")
+    item.status = ActionStatus.DONE
+    item.completed_at = now
+    record_event(
+        session,
+        incident=incident,
+        kind="action_done",
+        actor=actor,
+        text=f"Action item #{item.id} done: {item.text}",
+        now=now,
+        data={"action_id": item.id},
+    )
+    return item

@@ -1,0 +1,238 @@
+"""The one Settings object: every knob, its environment variable and its default.
+
+Settings are read once at start-up from the environment and an optional `.env`
+file (the environment wins). An invalid value stops start-up with one line that
+names the variable and says what is accepted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from bot.errors import ConfigError
+
+DEFAULT_SEVERITIES = (
+    "SEV1=Critical: the product is down or data is at risk for many users;"
+    "SEV2=Major: a core feature is broken or badly degraded for many users;"
+    "SEV3=Minor: a feature is degraded for some users, a workaround exists;"
+    "SEV4=Low: cosmetic or internal impact, no customer is blocked"
+)
+DEFAULT_ROLES = "commander,communications,scribe,operations"
+
+
+@dataclass(frozen=True)
+class Severity:
+    """A severity level; the position in the configured list is its rank (0 = worst)."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting is read: its variable, default, meaning and parser."""
+
+    env: str
+    default: str
+    meaning: str
+    parse: Callable[[str], Any]
+    accepted: str
+    secret: bool = False
+
+
+def _parse_text(value: str) -> str:
+    return value.strip()
+
+
+def _parse_positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+def _parse_timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(value) from error
+
+
+def _parse_severities(value: str) -> tuple[Severity, ...]:
+    levels = []
+    for entry in value.split(";"):
+        name, sep, description = entry.partition("=")
+        name = name.strip().upper()
+        if not sep or not name or " " in name:
+            raise ValueError(entry)
+        levels.append(Severity(name=name, description=description.strip()))
+    if len({level.name for level in levels}) != len(levels):
+        raise ValueError(value)
+    return tuple(levels)
+
+
+def _parse_roles(value: str) -> tuple[str, ...]:
+    roles = tuple(role.strip().lower() for role in value.split(",") if role.strip())
+    if not roles or any(not role.isidentifier() for role in roles):
+        raise ValueError(value)
+    if len(set(roles)) != len(roles):
+        raise ValueError(value)
+    return roles
+
+
+def _parse_database_url(value: str) -> str:
+    url = value.strip()
+    if not url or "://" not in url:
+        raise ValueError(value)
+    # Plain postgres URLs would pick psycopg2, which is not installed; use psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _parse_log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(value)
+    return level
+
+
+SETTINGS: dict[str, Setting] = {
+    "database_url": Setting(
+        "DATABASE_URL",
+        "sqlite:///incident-bot.db",
+        "Where incidents are stored. A SQLite file by default; "
+        "`postgresql://user:pass@host/db` in production.",
+        _parse_database_url,
+        "an SQLAlchemy URL such as sqlite:///incident-bot.db or postgresql://user@host/db",
+        secret=True,
+    ),
+    "timezone": Setting(
+        "INCIDENT_TIMEZONE",
+        "UTC",
+        "Time zone for bare times such as `--at 14:51` and for times shown to people.",
+        _parse_timezone,
+        "an IANA time zone name such as UTC or Europe/Berlin",
+    ),
+    "severities": Setting(
+        "INCIDENT_SEVERITIES",
+        DEFAULT_SEVERITIES,
+        "Severity levels, worst first, as `NAME=description` separated by `;`.",
+        _parse_severities,
+        "NAME=description pairs separated by ';', names unique and without spaces",
+    ),
+    "default_severity": Setting(
+        "INCIDENT_DEFAULT_SEVERITY",
+        "",
+        "Severity of an incident declared without one. Empty: SEV3 if defined, "
+        "else the least severe level.",
+        lambda value: value.strip().upper(),
+        "one of the configured severity names",
+    ),
+    "roles": Setting(
+        "INCIDENT_ROLES",
+        DEFAULT_ROLES,
+        "Incident roles that can be assigned, comma-separated.",
+        _parse_roles,
+        "comma-separated lowercase names such as commander,scribe",
+    ),
+    "title_max_length": Setting(
+        "INCIDENT_TITLE_MAX_LENGTH",
+        "150",
+        "Longest incident title accepted, in characters.",
+        _parse_positive_int,
+        "a whole number of at least 1",
+    ),
+    "announce_channel": Setting(
+        "INCIDENT_ANNOUNCE_CHANNEL",
+        "incidents",
+        "Channel where new incidents are announced.",
+        lambda value: value.strip().lstrip("#"),
+        "a channel name",
+    ),
+    "command_name": Setting(
+        "INCIDENT_COMMAND",
+        "/incident",
+        "The chat command that reaches the bot.",
+        lambda value: "/" + value.strip().lstrip("/"),
+        "a command name such as /incident",
+    ),
+    "log_level": Setting(
+        "LOG_LEVEL",
+        "INFO",
+        "How much the bot logs.",
+        _parse_log_level,
+        "DEBUG, INFO, WARNING or ERROR",
+    ),
+    "slack_bot_token": Setting(
+        "SLACK_BOT_TOKEN",
+        "",
+        "Slack bot token (xoxb-...). When empty, `run` starts the terminal adapter.",
+        _parse_text,
+        "a Slack bot token",
+        secret=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the bot, validated."""
+
+    database_url: str = "sqlite:///incident-bot.db"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    severities: tuple[Severity, ...] = field(
+        default_factory=lambda: _parse_severities(DEFAULT_SEVERITIES)
+    )
+    default_severity: str = ""
+    roles: tuple[str, ...] = field(default_factory=lambda: _parse_roles(DEFAULT_ROLES))
+    title_max_length: int = 150
+    announce_channel: str = "incidents"
+    command_name: str = "/incident"
+    log_level: str = "INFO"
+    slack_bot_token: str = ""
+
+    def __post_init__(self) -> None:
+        names = [level.name for level in self.severities]
+        if not self.default_severity:
+            fallback = "SEV3" if "SEV3" in names else names[-1]
+            object.__setattr__(self, "default_severity", fallback)
+        elif self.default_severity not in names:
+            raise ConfigError(
+                f"INCIDENT_DEFAULT_SEVERITY={self.default_severity!r} is not valid: "
+                f"expected one of {', '.join(names)}"
+            )
+
+    @property
+    def severity_names(self) -> tuple[str, ...]:
+        return tuple(level.name for level in self.severities)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Read and validate the settings from `environ` (default: the process) and `env_file`."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    parsed: dict[str, Any] = {}
+    for attribute, setting in SETTINGS.items():
+        raw = values.get(setting.env, setting.default)
+        try:
+            parsed[attribute] = setting.parse(raw)
+        except ValueError:
+            shown = "(hidden)" if setting.secret else repr(raw)
+            raise ConfigError(
+                f"{setting.env}={shown} is not valid: expected {setting.accepted}"
+            ) from None
+    return Settings(**parsed)

@@ -1,0 +1,261 @@
+"""The incident domain: declare, status, severity, milestones, resolve, close, reopen."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.errors import InvalidTransition, NotFound, UsageError
+from bot.models import Incident, IncidentSequence, Status
+from bot.timeline import record_event
+
+SERVICE_MAX_LENGTH = 200
+REFERENCE = re.compile(r"^INC-(\d+)$", re.IGNORECASE)
+
+# Where an incident may go from each status. Going back from resolved is a reopen.
+TRANSITIONS: dict[Status, tuple[Status, ...]] = {
+    Status.INVESTIGATING: (Status.IDENTIFIED, Status.MONITORING, Status.RESOLVED),
+    Status.IDENTIFIED: (Status.INVESTIGATING, Status.MONITORING, Status.RESOLVED),
+    Status.MONITORING: (Status.INVESTIGATING, Status.IDENTIFIED, Status.RESOLVED),
+    Status.RESOLVED: (Status.CLOSED, Status.INVESTIGATING),
+    Status.CLOSED: (),
+}
+
+# Milestones people may set by hand; the others follow from status changes.
+SETTABLE_MILESTONES = ("started", "detected", "acknowledged")
+
+
+def _next_number(session: Session) -> int:
+    # The UPDATE locks the sequence row until this transaction ends, so numbers
+    # stay unique and gap-free under concurrent declarations on any database.
+    number = session.execute(
+        update(IncidentSequence)
+        .where(IncidentSequence.id == 1)
+        .values(last_number=IncidentSequence.last_number + 1)
+        .returning(IncidentSequence.last_number)
+    ).scalar_one()
+    return int(number)
+
+
+def parse_severity(value: str, settings: Settings) -> str:
+    """Accept `SEV2`, `sev2` or `2`; return the configured name."""
+    names = settings.severity_names
+    candidate = value.strip().upper()
+    if candidate.isdigit() and 1 <= int(candidate) <= len(names):
+        return names[int(candidate) - 1]
+    if candidate in names:
+        return candidate
+    raise UsageError(f"Unknown severity `{value}`. Use one of {', '.join(names)}.")
+
+
+def parse_status(value: str) -> Status:
+    """Accept a status name in any case."""
+    try:
+        return Status(value.strip().lower())
+    except ValueError:
+        names = ", ".join(status.value for status in Status)
+        raise UsageError(f"Unknown status `{value}`. Use one of {names}.") from None
+
+
+def declare(
+    session: Session,
+    *,
+    settings: Settings,
+    title: str,
+    actor: str,
+    now: datetime,
+    severity: str | None = None,
+    service: str | None = None,
+) -> Incident:
+    """Open a new incident with the next INC number and record the declaration."""
+    title = title.strip()
+    if not title:
+        raise UsageError("An incident needs a title: `declare [sevN] <title> [service:<name>]`.")
+    if len(title) > settings.title_max_length:
+        raise UsageError(
+            f"The title is {len(title)} characters long; the limit is "
+            f"{settings.title_max_length}. Put the details in a note instead."
+        )
+    severity = parse_severity(severity, settings) if severity else settings.default_severity
+    service = (service or "").strip() or None
+    if service is not None and len(service) > SERVICE_MAX_LENGTH:
+        raise UsageError(f"The service name is longer than {SERVICE_MAX_LENGTH} characters.")
+
+    incident = Incident(
+        number=_next_number(session),
+        title=title,
+        summary="",
+        severity=severity,
+        service=service,
+        status=Status.INVESTIGATING,
+        declared_by=actor,
+        declared_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    record_event(
+        session,
+        incident=incident,
+        kind="declared",
+        actor=actor,
+        text=f"Declared {severity}: {title}",
+        now=now,
+        data={"severity": severity, "service": service, "title": title},
+    )
+    session.flush()
+    return incident
+
+
+def get_incident(session: Session, reference: str) -> Incident:
+    """Find an incident by `INC-n`."""
+    match = REFERENCE.match(reference.strip())
+    if match is None:
+        raise UsageError(f"`{reference}` is not an incident reference; they look like INC-12.")
+    incident = session.scalar(select(Incident).where(Incident.number == int(match.group(1))))
+    if incident is None:
+        raise NotFound(f"There is no incident {reference.upper()}. `list` shows open incidents.")
+    return incident
+
+
+def incident_for_channel(session: Session, channel_id: str) -> Incident | None:
+    """The incident whose channel this is, if any."""
+    return session.scalar(select(Incident).where(Incident.channel_id == channel_id))
+
+
+def list_open(session: Session) -> list[Incident]:
+    """Incidents not yet resolved, oldest first."""
+    query = select(Incident).where(Incident.status.not_in([Status.RESOLVED, Status.CLOSED]))
+    return list(session.scalars(query.order_by(Incident.number)))
+
+
+def mark_acknowledged(incident: Incident, at: datetime) -> None:
+    """Someone took ownership: the first such moment is the acknowledgement."""
+    if incident.acknowledged_at is None:
+        incident.acknowledged_at = at
+
+
+def change_status(
+    session: Session,
+    *,
+    incident: Incident,
+    to: Status,
+    actor: str,
+    now: datetime,
+    at: datetime | None = None,
+    summary: str | None = None,
+) -> None:
+    """Move the incident along its lifecycle, setting the milestones that go with it."""
+    current = Status(incident.status)
+    if to == current:
+        raise InvalidTransition(f"{incident.reference} is already {current}.")
+    if to not in TRANSITIONS[current]:
+        raise InvalidTransition(_refusal(incident, current, to))
+    moment = at or now
+
+    if current == Status.RESOLVED and to == Status.INVESTIGATING:
+        incident.resolved_at = None
+        text = f"Reopened (was resolved); status {to}"
+        kind = "reopened"
+    else:
+        text = f"Status changed from {current} to {to}"
+        kind = "status_changed"
+        if to != Status.CLOSED:
+            mark_acknowledged(incident, moment)
+        if to in (Status.MONITORING, Status.RESOLVED) and incident.mitigated_at is None:
+            incident.mitigated_at = moment
+        if to == Status.RESOLVED:
+            incident.resolved_at = moment
+            if summary and summary.strip():
+                incident.summary = summary.strip()
+                text = f"Resolved: {incident.summary}"
+        if to == Status.CLOSED:
+            incident.closed_at = moment
+    incident.status = to
+    record_event(
+        session,
+        incident=incident,
+        kind=kind,
+        actor=actor,
+        text=text,
+        now=now,
+        occurred_at=moment,
+        data={"from": current.value, "to": to.value, "summary": summary},
+    )
+
+
+def _refusal(incident: Incident, current: Status, to: Status) -> str:
+    legal = TRANSITIONS[current]
+    if current == Status.CLOSED:
+        return f"{incident.reference} is closed; nothing can change it. Declare a new incident."
+    if to == Status.CLOSED:
+        return (
+            f"{incident.reference} is {current}; resolve it before closing (`resolve <summary>`)."
+        )
+    options = ", ".join(status.value for status in legal)
+    return f"{incident.reference} cannot go from {current} to {to}. From {current}: {options}."
+
+
+def change_severity(
+    session: Session,
+    *,
+    settings: Settings,
+    incident: Incident,
+    severity: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Raise or lower the severity."""
+    new = parse_severity(severity, settings)
+    if new == incident.severity:
+        raise UsageError(f"{incident.reference} is already {new}.")
+    if not incident.is_open:
+        raise InvalidTransition(
+            f"{incident.reference} is {incident.status}; reopen it to change its severity."
+        )
+    old = incident.severity
+    incident.severity = new
+    record_event(
+        session,
+        incident=incident,
+        kind="severity_changed",
+        actor=actor,
+        text=f"Severity changed from {old} to {new}",
+        now=now,
+        data={"from": old, "to": new},
+    )
+
+
+def set_milestone(
+    session: Session,
+    *,
+    incident: Incident,
+    milestone: str,
+    at: datetime,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Record when impact started, when it was detected or when it was acknowledged."""
+    if milestone not in SETTABLE_MILESTONES:
+        raise UsageError(f"Unknown milestone `{milestone}`; use {', '.join(SETTABLE_MILESTONES)}.")
+    if incident.resolved_at is not None and at > incident.resolved_at:
+        raise UsageError(f"{milestone.capitalize()} cannot be after the resolution.")
+    previous = getattr(incident, f"{milestone}_at")
+    setattr(incident, f"{milestone}_at", at)
+    record_event(
+        session,
+        incident=incident,
+        kind="milestone_set",
+        actor=actor,
+        text=f"Marked as {milestone}",
+        now=now,
+        occurred_at=at,
+        data={
+            "milestone": milestone,
+            "at": at.isoformat(),
+            "previous": previous.isoformat() if previous else None,
+        },
+    )

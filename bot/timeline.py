@@ -1,0 +1,152 @@
+"""The incident timeline: recording events, notes and marked chat messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.errors import NotFound, UsageError
+from bot.models import Incident, TimelineEvent
+
+NOTE_KINDS = ("note", "chat_message")
+
+
+def record_event(
+    session: Session,
+    *,
+    incident: Incident,
+    kind: str,
+    actor: str,
+    text: str,
+    now: datetime,
+    occurred_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEvent:
+    """Add one event to the incident's timeline, in the caller's transaction."""
+    event = TimelineEvent(
+        incident=incident,
+        kind=kind,
+        actor=actor,
+        text=text,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        data=data or {},
+    )
+    session.add(event)
+    incident.updated_at = now
+    return event
+
+
+def add_note(
+    session: Session,
+    *,
+    incident: Incident,
+    actor: str,
+    text: str,
+    now: datetime,
+    occurred_at: datetime | None = None,
+) -> TimelineEvent:
+    """Put a note on the timeline, optionally at the time it happened."""
+    text = text.strip()
+    if not text:
+        raise UsageError("A note needs some text: `note <text>`.")
+    return record_event(
+        session,
+        incident=incident,
+        kind="note",
+        actor=actor,
+        text=text,
+        now=now,
+        occurred_at=occurred_at,
+    )
+
+
+def record_chat_message(
+    session: Session,
+    *,
+    incident: Incident,
+    actor: str,
+    author: str,
+    text: str,
+    posted_at: datetime,
+    now: datetime,
+    reference: dict[str, Any] | None = None,
+) -> TimelineEvent:
+    """Put a chat message someone marked on the timeline, at its original post time."""
+    if not text.strip():
+        raise UsageError("That message is empty; there is nothing to put on the timeline.")
+    return record_event(
+        session,
+        incident=incident,
+        kind="chat_message",
+        actor=actor,
+        text=text,
+        now=now,
+        occurred_at=posted_at,
+        data={"author": author, **(reference or {})},
+    )
+
+
+def _editable_note(session: Session, incident: Incident, event_id: int) -> TimelineEvent:
+    event = session.get(TimelineEvent, event_id)
+    if event is None or event.incident_id != incident.id or event.deleted_at is not None:
+        raise NotFound(f"{incident.reference} has no note #{event_id}. `timeline` shows the ids.")
+    if event.kind not in NOTE_KINDS:
+        raise UsageError(
+            f"#{event_id} is a {event.kind.replace('_', ' ')} event; only notes and "
+            "chat messages can be edited or deleted."
+        )
+    return event
+
+
+def edit_note(
+    session: Session, *, incident: Incident, event_id: int, actor: str, text: str, now: datetime
+) -> TimelineEvent:
+    """Change a note's text; the old text is kept on a `note_edited` event."""
+    text = text.strip()
+    if not text:
+        raise UsageError("The new text is empty: `note edit <id> <new text>`.")
+    note = _editable_note(session, incident, event_id)
+    old_text = note.text
+    note.text = text
+    note.edited_at = now
+    return record_event(
+        session,
+        incident=incident,
+        kind="note_edited",
+        actor=actor,
+        text=f"edited note #{note.id}",
+        now=now,
+        data={"note_id": note.id, "old_text": old_text, "new_text": text},
+    )
+
+
+def delete_note(
+    session: Session, *, incident: Incident, event_id: int, actor: str, now: datetime
+) -> TimelineEvent:
+    """Hide a note from the timeline; its text stays on a `note_deleted` event."""
+    note = _editable_note(session, incident, event_id)
+    note.deleted_at = now
+    return record_event(
+        session,
+        incident=incident,
+        kind="note_deleted",
+        actor=actor,
+        text=f"deleted note #{note.id}",
+        now=now,
+        data={"note_id": note.id, "text": note.text},
+    )
+
+
+def list_events(
+    session: Session, *, incident: Incident, include_deleted: bool = False
+) -> list[TimelineEvent]:
+    """The timeline in the order things happened (ties: in the order recorded)."""
+    query = select(TimelineEvent).where(TimelineEvent.incident_id == incident.id)
+    if not include_deleted:
+        query = query.where(TimelineEvent.deleted_at.is_(None))
+    query = query.order_by(TimelineEvent.occurred_at, TimelineEvent.id)
+    return list(session.scalars(query))

@@ -1,0 +1,53 @@
+"""Reading the times people type: `14:51`, `2026-11-25 14:51`, `2026-11-25T14:51Z`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, tzinfo
+
+from bot.errors import UsageError
+
+Clock = Callable[[], datetime]
+
+TIME_FORMATS = "HH:MM, YYYY-MM-DD HH:MM or 2026-11-25T14:51Z"
+_BARE_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+def utc_now() -> datetime:
+    """The real clock; tests pass their own."""
+    return datetime.now(UTC)
+
+
+def parse_time(text: str, *, now: datetime, tz: tzinfo) -> datetime:
+    """Turn a typed time into an aware UTC datetime; times in the future are refused.
+
+    Bare times (`14:51`) are today in `tz`; a date without a zone is in `tz` too.
+    """
+    value = text.strip()
+    bare = _BARE_TIME.match(value)
+    try:
+        if bare:
+            hour, minute, second = (int(part or 0) for part in bare.groups())
+            today = now.astimezone(tz).date()
+            moment = datetime.combine(today, time(hour, minute, second), tzinfo=tz)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=tz)
+    except ValueError:
+        raise UsageError(f"`{value}` is not a time I can read. Use {TIME_FORMATS}.") from None
+    moment = moment.astimezone(UTC)
+    if moment > now:
+        shown = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        hint = " For an earlier day, give the date: `--at YYYY-MM-DD HH:MM`." if bare else ""
+        raise UsageError(f"`{value}` ({shown}) is in the future.{hint}")
+    return moment
+
+
+def parse_date(text: str) -> date:
+    """A due date typed as YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"`{text}` is not a date I can read. Use YYYY-MM-DD.") from None
