@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFound, UsageError
-from bot.models import ActionItem, ActionKind, ActionStatus, Incident
+from bot.models import ActionItem, ActionKind, ActionStatus, Incident, TimelineEvent
 from bot.timeline import record_event
 
 
@@ -30,7 +30,7 @@ def add_action_item(
     owner: str | None = None,
     due_date: date | None = None,
     kind: ActionKind = ActionKind.PREVENT,
-) -> ActionItem:
+) -> TimelineEvent:
     """Record a follow-up with its owner and due date."""
     text = text.strip()
     if not text:
@@ -50,7 +50,7 @@ def add_action_item(
     details = [f"owner {owner}" if owner else "no owner", kind.value]
     if due_date:
         details.append(f"due {due_date.isoformat()}")
-    record_event(
+    return record_event(
         session,
         incident=incident,
         kind="action_added",
@@ -64,12 +64,11 @@ def add_action_item(
             "kind": kind.value,
         },
     )
-    return item
 
 
 def complete_action_item(
     session: Session, *, incident: Incident, item_id: int, actor: str, now: datetime
-) -> ActionItem:
+) -> TimelineEvent:
     """Mark an action item done."""
     item = session.get(ActionItem, item_id)
     if item is None or item.incident_id != incident.id:
@@ -78,7 +77,7 @@ def complete_action_item(
         raise UsageError(f"Action item #{item_id} is already done.")
     item.status = ActionStatus.DONE
     item.completed_at = now
-    record_event(
+    return record_event(
         session,
         incident=incident,
         kind="action_done",
@@ -87,4 +86,3 @@ def complete_action_item(
         now=now,
         data={"action_id": item.id},
     )
-    return item

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import InvalidTransition, NotFound, UsageError
-from bot.models import Incident, IncidentSequence, Status
+from bot.models import Incident, IncidentSequence, Status, TimelineEvent
 from bot.timeline import record_event
 
 SERVICE_MAX_LENGTH = 200
@@ -147,7 +147,7 @@ def change_status(
     now: datetime,
     at: datetime | None = None,
     summary: str | None = None,
-) -> None:
+) -> TimelineEvent:
     """Move the incident along its lifecycle, setting the milestones that go with it."""
     current = Status(incident.status)
     if to == current:
@@ -175,7 +175,7 @@ def change_status(
         if to == Status.CLOSED:
             incident.closed_at = moment
     incident.status = to
-    record_event(
+    return record_event(
         session,
         incident=incident,
         kind=kind,
@@ -185,6 +185,15 @@ def change_status(
         occurred_at=moment,
         data={"from": current.value, "to": to.value, "summary": summary},
     )
+
+
+def reopen(session: Session, *, incident: Incident, actor: str, now: datetime) -> TimelineEvent:
+    """Take a resolved incident back to investigating."""
+    if incident.status != Status.RESOLVED:
+        raise InvalidTransition(
+            f"{incident.reference} is {incident.status}; only a resolved incident can be reopened."
+        )
+    return change_status(session, incident=incident, to=Status.INVESTIGATING, actor=actor, now=now)
 
 
 def _refusal(incident: Incident, current: Status, to: Status) -> str:
@@ -207,7 +216,7 @@ def change_severity(
     severity: str,
     actor: str,
     now: datetime,
-) -> None:
+) -> TimelineEvent:
     """Raise or lower the severity."""
     new = parse_severity(severity, settings)
     if new == incident.severity:
@@ -218,7 +227,7 @@ def change_severity(
         )
     old = incident.severity
     incident.severity = new
-    record_event(
+    return record_event(
         session,
         incident=incident,
         kind="severity_changed",
@@ -237,7 +246,7 @@ def set_milestone(
     at: datetime,
     actor: str,
     now: datetime,
-) -> None:
+) -> TimelineEvent:
     """Record when impact started, when it was detected or when it was acknowledged."""
     if milestone not in SETTABLE_MILESTONES:
         raise UsageError(f"Unknown milestone `{milestone}`; use {', '.join(SETTABLE_MILESTONES)}.")
@@ -245,7 +254,7 @@ def set_milestone(
         raise UsageError(f"{milestone.capitalize()} cannot be after the resolution.")
     previous = getattr(incident, f"{milestone}_at")
     setattr(incident, f"{milestone}_at", at)
-    record_event(
+    return record_event(
         session,
         incident=incident,
         kind="milestone_set",

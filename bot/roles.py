@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.incidents import mark_acknowledged
-from bot.models import Incident, RoleAssignment
+from bot.models import Incident, RoleAssignment, TimelineEvent
 from bot.timeline import record_event
 
 
@@ -34,7 +34,7 @@ def assign_role(
     holder: str,
     actor: str,
     now: datetime,
-) -> RoleAssignment:
+) -> TimelineEvent:
     """Give `role` to `holder`, ending whoever held it before."""
     role = parse_role(role, settings)
     previous = _current(incident, role)
@@ -51,7 +51,7 @@ def assign_role(
     text = f"{holder} is now {role}"
     if previous is not None:
         text += f" (was {previous.holder})"
-    record_event(
+    return record_event(
         session,
         incident=incident,
         kind="role_assigned",
@@ -64,7 +64,6 @@ def assign_role(
             "previous": previous.holder if previous else None,
         },
     )
-    return assignment
 
 
 def unassign_role(
@@ -75,7 +74,7 @@ def unassign_role(
     role: str,
     actor: str,
     now: datetime,
-) -> RoleAssignment:
+) -> TimelineEvent:
     """Leave `role` empty; the ended assignment stays in the history."""
     role = parse_role(role, settings)
     current = _current(incident, role)
@@ -83,7 +82,7 @@ def unassign_role(
         raise UsageError(f"Nobody is {role} of {incident.reference}.")
     current.ended_at = now
     current.ended_by = actor
-    record_event(
+    return record_event(
         session,
         incident=incident,
         kind="role_unassigned",
@@ -92,4 +91,3 @@ def unassign_role(
         now=now,
         data={"role": role, "holder": current.holder},
     )
-    return current

@@ -1,0 +1,1 @@
+"""The chat port and its adapters (terminal, Slack)."""

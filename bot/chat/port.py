@@ -1,0 +1,72 @@
+"""What the bot may ask of a chat, and the chat-neutral message it posts.
+
+Every adapter (terminal, Slack) implements `ChatPort` and renders `Message`
+in its own way, so the flows never depend on one chat product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Tone = Literal["info", "success", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A chat message: a one-line `text` plus optional structure for richer chats."""
+
+    text: str
+    title: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+    lines: tuple[str, ...] = ()
+    table: Table | None = None
+    tone: Tone = "info"
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to the person who typed a command (ephemeral where the chat allows)."""
+
+    message: Message
+    open_channel: Channel | None = None  # a channel the person should be taken to
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who typed a command, and where."""
+
+    actor: str
+    channel_id: str | None = None
+
+
+class ChatPort(Protocol):
+    def create_channel(self, name: str) -> Channel:
+        """Create a channel for an incident; a taken name gets a suffix."""
+
+    def invite(self, channel_id: str, users: list[str]) -> None:
+        """Bring people into a channel; people already there are fine."""
+
+    def set_topic(self, channel_id: str, topic: str) -> None:
+        """Set the channel's topic line."""
+
+    def post(self, channel: str, message: Message) -> str:
+        """Post to a channel (id or name); returns a reference to the posted message."""
+
+    def pin(self, channel_id: str, message_ref: str) -> None:
+        """Pin a posted message in its channel."""
+
+    def mention(self, user: str) -> str:
+        """How this chat writes a mention of `user` in message text."""

@@ -1,0 +1,525 @@
+"""The `/incident ...` grammar: text in, a command object out, shared by every adapter.
+
+Parsing only reads text. Values that need settings or the clock (severity
+names, roles, `--at` times) are checked by the domain when the command runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from bot.errors import UsageError
+from bot.when import parse_date
+
+ME = "@me"
+_REFERENCE = re.compile(r"^INC-\d+$", re.IGNORECASE)
+_SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
+_PLAIN_MENTION = re.compile(r"^@([\w.\-]+)$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?$", re.IGNORECASE)
+_SEVERITY_WORD = re.compile(r"^sev\d+$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Targeted:
+    """A command about one incident; `reference` is None when typed in its channel."""
+
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class Declare:
+    title: str
+    severity: str | None = None
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class SetStatus(Targeted):
+    status: str
+    at: str | None = None
+
+
+@dataclass(frozen=True)
+class SetSeverity(Targeted):
+    severity: str
+
+
+@dataclass(frozen=True)
+class AssignRole(Targeted):
+    role: str
+    holder: str | None  # None leaves the role empty; ME is the person typing
+
+
+@dataclass(frozen=True)
+class AddNote(Targeted):
+    text: str
+    at: str | None = None
+
+
+@dataclass(frozen=True)
+class EditNote(Targeted):
+    note_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class DeleteNote(Targeted):
+    note_id: int
+
+
+@dataclass(frozen=True)
+class SetMilestone(Targeted):
+    milestone: str
+    at: str | None
+
+
+@dataclass(frozen=True)
+class AddAction(Targeted):
+    text: str
+    owner: str | None = None
+    due: date | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class CompleteAction(Targeted):
+    item_id: int
+
+
+@dataclass(frozen=True)
+class Resolve(Targeted):
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class Close(Targeted):
+    pass
+
+
+@dataclass(frozen=True)
+class Reopen(Targeted):
+    pass
+
+
+@dataclass(frozen=True)
+class ListOpen:
+    pass
+
+
+@dataclass(frozen=True)
+class Show(Targeted):
+    pass
+
+
+@dataclass(frozen=True)
+class ShowTimeline(Targeted):
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    topic: str | None = None
+
+
+Command = (
+    Declare
+    | SetStatus
+    | SetSeverity
+    | AssignRole
+    | AddNote
+    | EditNote
+    | DeleteNote
+    | SetMilestone
+    | AddAction
+    | CompleteAction
+    | Resolve
+    | Close
+    | Reopen
+    | ListOpen
+    | Show
+    | ShowTimeline
+    | Help
+)
+
+
+class Words:
+    """The words of a command line, taken from the front while keeping the rest exact."""
+
+    def __init__(self, text: str) -> None:
+        self.rest = text.strip()
+
+    def peek(self) -> str | None:
+        return self.rest.split(maxsplit=1)[0] if self.rest else None
+
+    def take(self) -> str | None:
+        if not self.rest:
+            return None
+        parts = self.rest.split(maxsplit=1)
+        self.rest = parts[1].lstrip() if len(parts) > 1 else ""
+        return parts[0]
+
+    def take_last(self) -> str | None:
+        if not self.rest:
+            return None
+        parts = self.rest.rsplit(maxsplit=1)
+        self.rest = parts[0].rstrip() if len(parts) > 1 else ""
+        return parts[-1]
+
+    def peek_last(self) -> str | None:
+        return self.rest.rsplit(maxsplit=1)[-1] if self.rest else None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One command of the grammar: how it is typed, what it does, how it is read."""
+
+    name: str
+    usage: str
+    summary: str
+    parse: Callable[[Words, Grammar], Command]
+    details: str = ""
+
+
+def parse_mention(word: str) -> str | None:
+    """`@me`, `@alice`, or Slack's `<@U123|alice>` -> a user; anything else -> None."""
+    if word.lower() == ME:
+        return ME
+    slack = _SLACK_MENTION.match(word)
+    if slack:
+        return slack.group(1)
+    plain = _PLAIN_MENTION.match(word)
+    return plain.group(1) if plain else None
+
+
+class Grammar:
+    """Parses command text; knows the command name and severities for messages."""
+
+    def __init__(self, command_name: str = "/incident", severities: Sequence[str] = ()) -> None:
+        self.command_name = command_name
+        self.severities = tuple(name.upper() for name in severities)
+        self.specs = {spec.name: spec for spec in SPECS}
+
+    def parse(self, text: str) -> Command:
+        """Read one command line (without the leading `/incident`)."""
+        words = Words(text)
+        verb = words.take()
+        if verb is None:
+            return Help()
+        spec = self.specs.get(verb.lower())
+        if spec is None:
+            raise UsageError(
+                f"Unknown command `{verb}`. Commands: {', '.join(self.specs)}. "
+                f"`{self.command_name} help` explains each."
+            )
+        return spec.parse(words, self)
+
+    def usage(self, name: str) -> str:
+        return f"{self.command_name} {self.specs[name].usage}"
+
+    def fail(self, name: str, problem: str) -> UsageError:
+        return UsageError(f"{problem} Usage: `{self.usage(name)}`")
+
+    def is_severity(self, word: str) -> bool:
+        return bool(_SEVERITY_WORD.match(word)) or word.upper() in self.severities
+
+
+def _reference(words: Words) -> str | None:
+    word = words.peek()
+    if word is not None and _REFERENCE.match(word):
+        words.take()
+        return word.upper()
+    return None
+
+
+def _refuse_unknown_option(words: Words, grammar: Grammar, name: str) -> None:
+    word = words.peek()
+    if word is not None and word.startswith("--"):
+        raise grammar.fail(name, f"Unknown option `{word}` for {name}.")
+
+
+def _take_at(words: Words, grammar: Grammar, name: str) -> str | None:
+    """Take `--at TIME` from the front or the end of the words, if present."""
+    if words.peek() == "--at":
+        words.take()
+        value = words.take()
+        if value is None:
+            raise grammar.fail(name, "`--at` needs a time.")
+        if _DATE.match(value) and words.peek() and _CLOCK.match(words.peek() or ""):
+            value = f"{value} {words.take()}"
+        return value
+    tail = words.rest.rsplit(maxsplit=3)
+    for count in (2, 3):
+        if len(tail) >= count and tail[-count] == "--at":
+            value = " ".join(tail[-count + 1 :])
+            if count == 3 and not (_DATE.match(tail[-2]) and _CLOCK.match(tail[-1])):
+                continue
+            for _ in range(count):
+                words.take_last()
+            return value
+    return None
+
+
+def _single_number(words: Words, grammar: Grammar, name: str, what: str) -> int:
+    word = words.take()
+    if word is None or not word.lstrip("#").isdigit():
+        raise grammar.fail(name, f"Say which {what} by its number.")
+    return int(word.lstrip("#"))
+
+
+def _second_is_number(words: Words) -> bool:
+    parts = words.rest.split(maxsplit=2)
+    return len(parts) > 1 and parts[1].lstrip("#").isdigit()
+
+
+def _no_more(words: Words, grammar: Grammar, name: str) -> None:
+    if words.rest:
+        raise grammar.fail(name, f"Unexpected `{words.rest}`.")
+
+
+def _parse_declare(words: Words, grammar: Grammar) -> Command:
+    _refuse_unknown_option(words, grammar, "declare")
+    severity = None
+    first = words.peek()
+    if first is not None and grammar.is_severity(first):
+        severity = words.take()
+    service = None
+    kept = []
+    for part in re.split(r"(\s+)", words.rest):
+        if part.lower().startswith("service:"):
+            service = part[len("service:") :]
+            if not service:
+                raise grammar.fail("declare", "`service:` needs a name, like `service:checkout`.")
+        else:
+            kept.append(part)
+    title = "".join(kept).strip()
+    if not title:
+        raise grammar.fail("declare", "An incident needs a title.")
+    return Declare(title=title, severity=severity, service=service)
+
+
+def _parse_status(words: Words, grammar: Grammar) -> Command:
+    reference = _reference(words)
+    at = _take_at(words, grammar, "status")
+    _refuse_unknown_option(words, grammar, "status")
+    status = words.take()
+    if status is None:
+        raise grammar.fail("status", "Say which status.")
+    _no_more(words, grammar, "status")
+    return SetStatus(reference=reference, status=status, at=at)
+
+
+def _parse_sev(words: Words, grammar: Grammar) -> Command:
+    reference = _reference(words)
+    severity = words.take()
+    if severity is None:
+        raise grammar.fail("sev", "Say which severity.")
+    _no_more(words, grammar, "sev")
+    return SetSeverity(reference=reference, severity=severity)
+
+
+def _parse_role(words: Words, grammar: Grammar) -> Command:
+    reference = _reference(words)
+    role = words.take()
+    who = words.take()
+    if role is None or who is None:
+        raise grammar.fail("role", "Say which role and who takes it.")
+    _no_more(words, grammar, "role")
+    if who.lower() == "none":
+        return AssignRole(reference=reference, role=role, holder=None)
+    holder = parse_mention(who)
+    if holder is None:
+        raise grammar.fail("role", f"`{who}` is not a person; write `@name` or `@me`.")
+    return AssignRole(reference=reference, role=role, holder=holder)
+
+
+def _parse_note(words: Words, grammar: Grammar) -> Command:
+    reference = _reference(words)
+    first = words.peek()
+    if first in ("edit", "delete") and _second_is_number(words):
+        words.take()
+        note_id = _single_number(words, grammar, "note", "note")
+        if first == "delete":
+            _no_more(words, grammar, "note")
+            return DeleteNote(reference=reference, note_id=note_id)
+        if not words.rest:
+            raise grammar.fail("note", "Give the new text of the note.")
+        return EditNote(reference=reference, note_id=note_id, text=words.rest)
+    at = _take_at(words, grammar, "note")
+    _refuse_unknown_option(words, grammar, "note")
+    if not words.rest:
+        raise grammar.fail("note", "A note needs some text.")
+    return AddNote(reference=reference, text=words.rest, at=at)
+
+
+def _milestone_parser(milestone: str, at_required: bool) -> Callable[[Words, Grammar], Command]:
+    def parse(words: Words, grammar: Grammar) -> Command:
+        reference = _reference(words)
+        at = _take_at(words, grammar, milestone)
+        if at is None and words.rest and not words.rest.startswith("--"):
+            at = words.rest
+            words.rest = ""
+        _refuse_unknown_option(words, grammar, milestone)
+        _no_more(words, grammar, milestone)
+        if at is None and at_required:
+            raise grammar.fail(milestone, "Say when, with `--at TIME`.")
+        return SetMilestone(reference=reference, milestone=MILESTONE_NAMES[milestone], at=at)
+
+    return parse
+
+
+MILESTONE_NAMES = {"started": "started", "detected": "detected", "ack": "acknowledged"}
+
+
+def _parse_action(words: Words, grammar: Grammar) -> Command:
+    reference = _reference(words)
+    if words.peek() == "done" and _second_is_number(words):
+        words.take()
+        item_id = _single_number(words, grammar, "action", "action item")
+        _no_more(words, grammar, "action")
+        return CompleteAction(reference=reference, item_id=item_id)
+    _refuse_unknown_option(words, grammar, "action")
+    owner: str | None = None
+    due: date | None = None
+    kind: str | None = None
+    while (last := words.peek_last()) is not None:
+        if last.lower().startswith("due:"):
+            due = parse_date(last[4:])
+        elif last.lower().startswith("kind:"):
+            kind = last[5:]
+        elif owner is None and parse_mention(last) is not None:
+            owner = parse_mention(last)
+        else:
+            break
+        words.take_last()
+    if not words.rest:
+        raise grammar.fail("action", "An action item needs text.")
+    return AddAction(reference=reference, text=words.rest, owner=owner, due=due, kind=kind)
+
+
+def _parse_resolve(words: Words, grammar: Grammar) -> Command:
+    reference = _reference(words)
+    _refuse_unknown_option(words, grammar, "resolve")
+    return Resolve(reference=reference, summary=words.rest or None)
+
+
+def _bare(
+    factory: Callable[[str | None], Command], name: str
+) -> Callable[[Words, Grammar], Command]:
+    def parse(words: Words, grammar: Grammar) -> Command:
+        reference = _reference(words)
+        _refuse_unknown_option(words, grammar, name)
+        _no_more(words, grammar, name)
+        return factory(reference)
+
+    return parse
+
+
+def _parse_list(words: Words, grammar: Grammar) -> Command:
+    _no_more(words, grammar, "list")
+    return ListOpen()
+
+
+def _parse_help(words: Words, grammar: Grammar) -> Command:
+    topic = words.take()
+    _no_more(words, grammar, "help")
+    if topic is not None and topic.lower() not in grammar.specs:
+        raise UsageError(f"There is no command `{topic}`. Commands: {', '.join(grammar.specs)}.")
+    return Help(topic=topic.lower() if topic else None)
+
+
+AT_HELP = "TIME is HH:MM (today, in the configured time zone), YYYY-MM-DD HH:MM or ISO 8601."
+
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "declare",
+        "declare [sevN] <title> [service:<name>]",
+        "Declare a new incident and open its channel.",
+        _parse_declare,
+        "Severity defaults to the configured default. Example: "
+        "`declare sev2 Checkout API returns 500s service:checkout`.",
+    ),
+    Spec(
+        "status",
+        "status [INC-n] <state> [--at TIME]",
+        "Move the incident to investigating, identified, monitoring, resolved or closed.",
+        _parse_status,
+        AT_HELP,
+    ),
+    Spec("sev", "sev [INC-n] <N>", "Change the severity (`sev 1` or `sev SEV1`).", _parse_sev),
+    Spec(
+        "role",
+        "role [INC-n] <role> <@user|@me|none>",
+        "Give a role to someone (commander, communications, scribe, operations), or clear it.",
+        _parse_role,
+    ),
+    Spec(
+        "note",
+        "note [INC-n] [--at TIME] <text>",
+        "Add a note to the timeline; `note edit <id> <text>` and `note delete <id>` change one.",
+        _parse_note,
+        AT_HELP,
+    ),
+    Spec(
+        "started",
+        "started [INC-n] --at TIME",
+        "Record when the impact began (it may be before the declaration).",
+        _milestone_parser("started", at_required=True),
+        AT_HELP,
+    ),
+    Spec(
+        "detected",
+        "detected [INC-n] --at TIME",
+        "Record when the problem was first noticed.",
+        _milestone_parser("detected", at_required=True),
+        AT_HELP,
+    ),
+    Spec(
+        "ack",
+        "ack [INC-n] [--at TIME]",
+        "Acknowledge the incident (taking a role or changing status also does).",
+        _milestone_parser("ack", at_required=False),
+        AT_HELP,
+    ),
+    Spec(
+        "action",
+        "action [INC-n] <text> [@owner] [due:YYYY-MM-DD] [kind:prevent|mitigate|detect|process]",
+        "Record a follow-up action item; `action done <id>` completes one.",
+        _parse_action,
+    ),
+    Spec(
+        "resolve",
+        "resolve [INC-n] [summary]",
+        "Mark the incident resolved, with a short summary of what fixed it.",
+        _parse_resolve,
+    ),
+    Spec(
+        "close",
+        "close [INC-n]",
+        "Close a resolved incident.",
+        _bare(lambda ref: Close(reference=ref), "close"),
+    ),
+    Spec(
+        "reopen",
+        "reopen [INC-n]",
+        "Reopen a resolved incident.",
+        _bare(lambda ref: Reopen(reference=ref), "reopen"),
+    ),
+    Spec("list", "list", "List open incidents.", _parse_list),
+    Spec(
+        "show",
+        "show [INC-n]",
+        "Show an incident: status, roles, milestones, action items.",
+        _bare(lambda ref: Show(reference=ref), "show"),
+    ),
+    Spec(
+        "timeline",
+        "timeline [INC-n]",
+        "Show the incident's timeline in the order things happened.",
+        _bare(lambda ref: ShowTimeline(reference=ref), "timeline"),
+    ),
+    Spec("help", "help [command]", "Show the commands, or one command in detail.", _parse_help),
+)

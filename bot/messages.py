@@ -1,0 +1,206 @@
+"""Every message the bot shows people, built from domain objects.
+
+Messages are chat-neutral (`bot.chat.port.Message`); adapters render them.
+`mention` turns a user id into the chat's way of naming a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, tzinfo
+
+from bot.chat.port import Message, Table
+from bot.commands import Grammar
+from bot.config import Settings
+from bot.models import ActionItem, Incident, TimelineEvent
+
+Mention = Callable[[str], str]
+MILESTONES = ("started", "detected", "declared", "acknowledged", "mitigated", "resolved", "closed")
+
+
+def format_time(moment: datetime | None, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def format_duration(delta: timedelta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days}d"] if days else []
+    if hours or days:
+        parts.append(f"{hours}h")
+    parts.append(f"{minutes}m")
+    return " ".join(parts)
+
+
+def headline(incident: Incident) -> str:
+    return f"{incident.reference} [{incident.severity}, {incident.status}] {incident.title}"
+
+
+def channel_topic(incident: Incident, mention: Mention) -> str:
+    commander = incident.current_roles().get("commander")
+    lead = mention(commander) if commander else "no commander yet"
+    return f"{incident.severity} | {incident.status} | IC: {lead} | {incident.title}"
+
+
+def incident_summary(incident: Incident, settings: Settings, mention: Mention) -> Message:
+    """Everything about an incident at a glance: the pinned summary and `show`."""
+    tz = settings.timezone
+    descriptions = {level.name: level.description for level in settings.severities}
+    roles = incident.current_roles()
+    fields: list[tuple[str, str]] = [
+        ("Severity", f"{incident.severity}: {descriptions.get(incident.severity, '')}".strip()),
+        ("Status", incident.status),
+        ("Service", incident.service or "—"),
+        ("Declared by", mention(incident.declared_by)),
+        ("Channel", f"#{incident.channel_name}" if incident.channel_name else "—"),
+    ]
+    fields += [
+        (role.capitalize(), mention(roles[role]) if role in roles else "—")
+        for role in settings.roles
+    ]
+    fields += [
+        (name.capitalize(), format_time(getattr(incident, f"{name}_at"), tz))
+        for name in MILESTONES
+        if getattr(incident, f"{name}_at") is not None
+    ]
+    fields += durations(incident)
+    if incident.summary:
+        fields.append(("Summary", incident.summary))
+    lines = tuple(action_line(item, mention) for item in incident.action_items)
+    return Message(
+        text=headline(incident),
+        title=f"{incident.reference}: {incident.title}",
+        fields=tuple(fields),
+        lines=(("Action items:", *lines) if lines else ()),
+    )
+
+
+def durations(incident: Incident) -> list[tuple[str, str]]:
+    """Time to acknowledge, mitigate and resolve, counted from the declaration."""
+    result = []
+    for label, moment in (
+        ("Time to acknowledge", incident.acknowledged_at),
+        ("Time to mitigate", incident.mitigated_at),
+        ("Time to resolve", incident.resolved_at),
+    ):
+        if moment is not None:
+            result.append((label, format_duration(moment - incident.declared_at)))
+    if incident.started_at is not None and incident.resolved_at is not None:
+        result.append(("Impact", format_duration(incident.resolved_at - incident.started_at)))
+    return result
+
+
+def action_line(item: ActionItem, mention: Mention) -> str:
+    owner = mention(item.owner) if item.owner else "no owner"
+    due = f", due {item.due_date.isoformat()}" if item.due_date else ""
+    mark = "x" if item.status == "done" else " "
+    return f"[{mark}] #{item.id} {item.text} ({item.kind}, {owner}{due})"
+
+
+def declared_announcement(incident: Incident, mention: Mention) -> Message:
+    where = f" Join #{incident.channel_name}." if incident.channel_name else ""
+    service = f" ({incident.service})" if incident.service else ""
+    return Message(
+        text=(
+            f"{mention(incident.declared_by)} declared {incident.reference} "
+            f"{incident.severity}{service}: {incident.title}.{where}"
+        ),
+        tone="warning",
+    )
+
+
+def change_announcement(incident: Incident, event: TimelineEvent, mention: Mention) -> Message:
+    return Message(text=f"{incident.reference}: {event.text} (by {mention(event.actor)})")
+
+
+def recorded(incident: Incident, event: TimelineEvent, tz: tzinfo) -> Message:
+    return Message(
+        text=f"Recorded on {incident.reference} at {format_time(event.occurred_at, tz)}: "
+        f"{event.text} (#{event.id})",
+        tone="success",
+    )
+
+
+def timeline(
+    incident: Incident, events: Sequence[TimelineEvent], tz: tzinfo, mention: Mention
+) -> Message:
+    """The timeline as a table, in the order things happened."""
+    rows = []
+    for event in events:
+        when = format_time(event.occurred_at, tz)
+        if event.recorded_at - event.occurred_at >= timedelta(minutes=1):
+            when += f" (logged {format_time(event.recorded_at, tz)})"
+        text = event.text + (" (edited)" if event.edited_at else "")
+        if event.kind == "chat_message":
+            text = f"{mention(event.data.get('author', event.actor))}: {text}"
+        rows.append(
+            (when, f"#{event.id}", event.kind.replace("_", " "), mention(event.actor), text)
+        )
+    return Message(
+        text=f"Timeline of {incident.reference} ({len(rows)} events)",
+        title=f"Timeline of {incident.reference}: {incident.title} (times in {tz})",
+        table=Table(columns=("When", "Id", "What", "Who", "Details"), rows=tuple(rows)),
+    )
+
+
+def incident_list(incidents: Sequence[Incident], tz: tzinfo) -> Message:
+    if not incidents:
+        return Message(text="No open incidents.")
+    rows = tuple(
+        (
+            incident.reference,
+            incident.severity,
+            incident.status,
+            incident.title,
+            f"#{incident.channel_name}" if incident.channel_name else "—",
+            format_time(incident.declared_at, tz),
+        )
+        for incident in incidents
+    )
+    return Message(
+        text=f"{len(rows)} open incident(s)",
+        title="Open incidents",
+        table=Table(
+            columns=("Incident", "Severity", "Status", "Title", "Channel", "Declared"), rows=rows
+        ),
+    )
+
+
+def help_message(grammar: Grammar, topic: str | None) -> Message:
+    """The generated help: every command, or one in detail."""
+    if topic is not None:
+        spec = grammar.specs[topic]
+        lines = (spec.summary, spec.details) if spec.details else (spec.summary,)
+        return Message(text=grammar.usage(topic), title=grammar.usage(topic), lines=lines)
+    rows = tuple((grammar.usage(spec.name), spec.summary) for spec in grammar.specs.values())
+    return Message(
+        text=f"Commands: {', '.join(grammar.specs)}",
+        title=f"{grammar.command_name} commands",
+        table=Table(columns=("Command", "What it does"), rows=rows),
+        lines=(
+            "In an incident's channel, commands apply to that incident; elsewhere name it "
+            "with INC-n.",
+        ),
+    )
+
+
+def error(text: str) -> Message:
+    return Message(text=text, tone="error")
+
+
+def done(text: str) -> Message:
+    return Message(text=text, tone="success")
+
+
+def needs_incident(grammar: Grammar, text: str, open_incidents: Sequence[Incident]) -> str:
+    """Tell someone outside an incident channel which incident to name, with the command."""
+    verb, _, rest = text.strip().partition(" ")
+    reference = open_incidents[0].reference if len(open_incidents) == 1 else "INC-<n>"
+    example = f"{grammar.command_name} {verb} {reference} {rest}".rstrip()
+    hint = f"This is not an incident channel, so name the incident: `{example}`."
+    if len(open_incidents) > 1:
+        hint += " Open: " + ", ".join(f"{i.reference} ({i.title})" for i in open_incidents) + "."
+    elif not open_incidents:
+        hint += " There is no open incident right now; `list` shows open ones."
+    return hint
