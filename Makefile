@@ -18,7 +18,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q
+	# pytest exits 5 when a selection ran no test: that is not a failure.
+	$(BIN)/pytest -q || [ $$? -eq 5 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -87,7 +87,7 @@ def shell(user: str) -> None:
 
 
 def _start_shell(settings: Settings, user: str) -> None:
-    _configure_logging(settings, os.environ.get("LOG_FILE") or SHELL_LOG_FILE)
+    _configure_logging(settings, settings.log_file or SHELL_LOG_FILE)
     engine = _engine(settings)
     interactive = sys.stdout.isatty()
     console = Console(
@@ -125,7 +125,7 @@ def db_group() -> None:
 
 def _with_engine(action: Callable[[Engine], Any]) -> None:
     settings = _settings()
-    _configure_logging(settings, None)
+    _configure_logging(settings, settings.log_file or None)
     engine = db.make_engine(settings.database_url)
     action(engine)
 

@@ -89,12 +89,8 @@ def _parse_roles(value: str) -> tuple[str, ...]:
 
 def _parse_database_url(value: str) -> str:
     url = value.strip()
-    if not url or "://" not in url:
+    if not url.startswith(("sqlite://", "postgres://", "postgresql://", "postgresql+psycopg://")):
         raise ValueError(value)
-    # Plain postgres URLs would pick psycopg2, which is not installed; use psycopg 3.
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -112,7 +108,7 @@ SETTINGS: dict[str, Setting] = {
         "Where incidents are stored. A SQLite file by default; "
         "`postgresql://user:pass@host/db` in production.",
         _parse_database_url,
-        "an SQLAlchemy URL such as sqlite:///incident-bot.db or postgresql://user@host/db",
+        "a sqlite:///path or postgresql://user@host/db URL",
         secret=True,
     ),
     "timezone": Setting(
@@ -172,6 +168,14 @@ SETTINGS: dict[str, Setting] = {
         _parse_log_level,
         "DEBUG, INFO, WARNING or ERROR",
     ),
+    "log_file": Setting(
+        "LOG_FILE",
+        "",
+        "File the bot logs to. Empty: standard error, except for the terminal chat, "
+        "which logs to incident-bot.log so that logs do not mix with the chat.",
+        _parse_text,
+        "a file path",
+    ),
     "slack_bot_token": Setting(
         "SLACK_BOT_TOKEN",
         "",
@@ -198,6 +202,7 @@ class Settings:
     announce_channel: str = "incidents"
     command_name: str = "/incident"
     log_level: str = "INFO"
+    log_file: str = ""
     slack_bot_token: str = ""
 
     def __post_init__(self) -> None:

@@ -8,16 +8,25 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str, **engine_options: Any) -> Engine:
+def normalise_url(url: str) -> str:
+    """Plain PostgreSQL URLs would pick psycopg2, which is not installed; use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str | URL, **engine_options: Any) -> Engine:
     """Create an engine with the per-database settings the bot relies on."""
-    if not url.startswith("sqlite"):
+    url = make_url(normalise_url(str(url)) if isinstance(url, str) else url)
+    if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **engine_options)
 
     engine = create_engine(url, **engine_options)

@@ -1,0 +1,53 @@
+"""A chat port double that records every call and can be told to fail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.chat.port import Channel, Message
+
+
+class ChatDown(Exception):
+    """What the double raises while it is told the chat is unreachable."""
+
+
+@dataclass
+class RecordingChat:
+    calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+    channels: dict[str, str] = field(default_factory=dict)
+    posts: list[tuple[str, Message]] = field(default_factory=list)
+    down: bool = False
+
+    def _record(self, method: str, *args: object) -> None:
+        if self.down:
+            raise ChatDown(f"{method}: chat unreachable")
+        self.calls.append((method, args))
+
+    def create_channel(self, name: str) -> Channel:
+        self._record("create_channel", name)
+        channel = Channel(id=f"C{len(self.channels) + 1:04d}", name=name)
+        self.channels[channel.id] = name
+        return channel
+
+    def invite(self, channel_id: str, users: list[str]) -> None:
+        self._record("invite", channel_id, tuple(users))
+
+    def set_topic(self, channel_id: str, topic: str) -> None:
+        self._record("set_topic", channel_id, topic)
+
+    def post(self, channel: str, message: Message) -> str:
+        self._record("post", channel, message.text)
+        self.posts.append((channel, message))
+        return f"{channel}:{len(self.posts)}"
+
+    def pin(self, channel_id: str, message_ref: str) -> None:
+        self._record("pin", channel_id, message_ref)
+
+    def mention(self, user: str) -> str:
+        return f"@{user}"
+
+    def methods(self) -> list[str]:
+        return [method for method, _ in self.calls]
+
+    def texts_in(self, channel: str) -> list[str]:
+        return [message.text for target, message in self.posts if target == channel]

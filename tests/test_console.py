@@ -1,0 +1,142 @@
+"""The terminal chat, driven the way a person scripts it: lines on standard input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_shell(
+    workdir: Path, lines: list[str], *args: str, **env: str
+) -> subprocess.CompletedProcess:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "INCIDENT_"))
+    }
+    environment.update({"DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}", "COLUMNS": "200", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input="".join(line + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=workdir,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def test_the_readme_walkthrough_prints_a_complete_ordered_timeline(workdir):
+    result = run_shell(
+        workdir,
+        [
+            "/incident declare sev2 Checkout API returns 500s",
+            "/incident status identified",
+            "/incident role commander @me",
+            "/incident note rolled back to v41",
+            "/incident resolve Rollback fixed it",
+            "/incident timeline",
+        ],
+        "run",
+        "--user",
+        "alice",
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in out + result.stderr
+    assert out.splitlines()[0].startswith("No Slack credentials")
+    assert "Declared INC-1 (SEV2): Checkout API returns 500s" in out
+    timeline = out[out.index("Timeline of INC-1") :]
+    expected_order = [
+        "Declared SEV2: Checkout API returns 500s",
+        "Status changed from investigating to identified",
+        "alice is now commander",
+        "rolled back to v41",
+        "Resolved: Rollback fixed it",
+    ]
+    positions = [timeline.index(text) for text in expected_order]
+    assert positions == sorted(positions)
+
+
+def test_declaring_moves_you_into_the_channel_and_join_moves_back(workdir):
+    result = run_shell(
+        workdir,
+        [
+            "/incident declare sev1 Payments down",
+            "/join #general",
+            "/incident note from the wrong place",
+            "/join #inc-1-payments-down",
+            "/incident note from the right place",
+            "/join #nope",
+        ],
+        "shell",
+        "--user",
+        "bob",
+    )
+    out = result.stdout
+    assert "You are now in #inc-1-payments-down." in out
+    assert "You are now in #general." in out
+    assert "/incident note INC-1 from the wrong place" in out
+    assert "from the right place (#" in out
+    assert "There is no channel `#nope`" in out
+
+
+def test_pin_puts_the_last_chat_message_on_the_timeline(workdir):
+    result = run_shell(
+        workdir,
+        [
+            "/incident declare 결제 오류 🔥",
+            "db primary is at 100% cpu | <b>bold</b> [red]",
+            "/pin",
+            "/incident timeline",
+        ],
+        "shell",
+        "--user",
+        "carol",
+    )
+    out = result.stdout
+    assert "Declared INC-1 (SEV3): 결제 오류 🔥 in #inc-1." in out
+    assert "@carol: db primary is at 100% cpu | <b>bold</b> [red]" in out
+
+
+def test_pin_without_a_message_and_unknown_terminal_commands_are_explained(workdir):
+    result = run_shell(workdir, ["/pin", "/frobnicate", "/incident sev 2"], "shell")
+    out = result.stdout
+    assert "There is no message to pin yet" in out
+    assert "Unknown terminal command `/frobnicate`" in out
+    assert "This is not an incident channel" in out
+    assert result.returncode == 0
+
+
+def test_incident_channels_survive_a_restart(workdir):
+    run_shell(workdir, ["/incident declare Disk full on db-3"], "shell")
+    result = run_shell(workdir, ["/join #inc-1-disk-full-on-db-3", "/incident show"], "shell")
+    assert "You are now in #inc-1-disk-full-on-db-3." in result.stdout
+    assert "INC-1: Disk full on db-3" in result.stdout
+
+
+def test_an_invalid_setting_stops_start_up_with_one_line(workdir):
+    result = run_shell(workdir, [], "run", INCIDENT_TIMEZONE="Mars/Olympus")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: INCIDENT_TIMEZONE='Mars/Olympus' is not valid: "
+        "expected an IANA time zone name such as UTC or Europe/Berlin"
+    ]
+
+
+def test_db_upgrade_and_current(workdir):
+    upgraded = run_shell(workdir, [], "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = run_shell(workdir, [], "db", "current")
+    assert current.stdout.strip() == "0001"
