@@ -21,6 +21,8 @@ _PLAIN_MENTION = re.compile(r"^@([\w.\-]+)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?$", re.IGNORECASE)
 _SEVERITY_WORD = re.compile(r"^sev\d+$", re.IGNORECASE)
+# A `service:<name>` word and the space before it, so the title closes up around it.
+_SERVICE_WORD = re.compile(r"(?:^|\s+)service:(\S*)(?=\s|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -265,14 +267,14 @@ def _take_at(words: Words, grammar: Grammar, name: str) -> str | None:
 
 def _single_number(words: Words, grammar: Grammar, name: str, what: str) -> int:
     word = words.take()
-    if word is None or not word.lstrip("#").isdigit():
+    if word is None or not word.lstrip("#").isdecimal():
         raise grammar.fail(name, f"Say which {what} by its number.")
     return int(word.lstrip("#"))
 
 
 def _second_is_number(words: Words) -> bool:
     parts = words.rest.split(maxsplit=2)
-    return len(parts) > 1 and parts[1].lstrip("#").isdigit()
+    return len(parts) > 1 and parts[1].lstrip("#").isdecimal()
 
 
 def _no_more(words: Words, grammar: Grammar, name: str) -> None:
@@ -286,16 +288,11 @@ def _parse_declare(words: Words, grammar: Grammar) -> Command:
     first = words.peek()
     if first is not None and grammar.is_severity(first):
         severity = words.take()
-    service = None
-    kept = []
-    for part in re.split(r"(\s+)", words.rest):
-        if part.lower().startswith("service:"):
-            service = part[len("service:") :]
-            if not service:
-                raise grammar.fail("declare", "`service:` needs a name, like `service:checkout`.")
-        else:
-            kept.append(part)
-    title = "".join(kept).strip()
+    services = _SERVICE_WORD.findall(words.rest)
+    if any(not name for name in services):
+        raise grammar.fail("declare", "`service:` needs a name, like `service:checkout`.")
+    service = services[-1] if services else None
+    title = _SERVICE_WORD.sub("", words.rest).strip()
     if not title:
         raise grammar.fail("declare", "An incident needs a title.")
     return Declare(title=title, severity=severity, service=service)
@@ -387,7 +384,10 @@ def _parse_action(words: Words, grammar: Grammar) -> Command:
     kind: str | None = None
     while (last := words.peek_last()) is not None:
         if last.lower().startswith("due:"):
-            due = parse_date(last[4:])
+            try:
+                due = parse_date(last[4:])
+            except UsageError as problem:
+                raise grammar.fail("action", str(problem)) from None
         elif last.lower().startswith("kind:"):
             kind = last[5:]
         elif owner is None and parse_mention(last) is not None:

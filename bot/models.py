@@ -111,6 +111,7 @@ class Incident(Base):
     declared_by: Mapped[str] = mapped_column(String(200))
     channel_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     channel_name: Mapped[str | None] = mapped_column(String(200))
+    summary_message_ref: Mapped[str | None] = mapped_column(String(200))
 
     started_at: Mapped[datetime | None]
     detected_at: Mapped[datetime | None]
@@ -206,3 +207,26 @@ class ActionItem(Base):
     completed_at: Mapped[datetime | None]
 
     incident: Mapped[Incident] = relationship(back_populates="action_items")
+
+
+class OutboxItem(Base):
+    """Chat work decided by a change, stored in the same transaction as the change.
+
+    A deliverer sends the items in order and marks them delivered, so a chat
+    outage or a restart delays messages but never loses them.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+
+    incident: Mapped[Incident | None] = relationship()

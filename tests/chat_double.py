@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.chat.port import Channel, Message
+from bot.chat.port import Channel, ChatUnavailable, Message
 
 
-class ChatDown(Exception):
+class ChatDown(ChatUnavailable):
     """What the double raises while it is told the chat is unreachable."""
 
 
@@ -34,6 +34,12 @@ class RecordingChat:
 
     def set_topic(self, channel_id: str, topic: str) -> None:
         self._record("set_topic", channel_id, topic)
+
+    def set_purpose(self, channel_id: str, purpose: str) -> None:
+        self._record("set_purpose", channel_id, purpose)
+
+    def update(self, channel_id: str, message_ref: str, message: Message) -> None:
+        self._record("update", channel_id, message_ref, message.text)
 
     def post(self, channel: str, message: Message) -> str:
         self._record("post", channel, message.text)

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
+
+from tests.conftest import repo_root
 
 
 def run_shell(
@@ -139,4 +142,5 @@ def test_db_upgrade_and_current(workdir):
     upgraded = run_shell(workdir, [], "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     current = run_shell(workdir, [], "db", "current")
-    assert current.stdout.strip() == "0001"
+    head = ScriptDirectory(str(repo_root() / "alembic")).get_current_head()
+    assert current.stdout.strip() == head

@@ -45,8 +45,10 @@ class ConsoleChannel:
     id: str
     name: str
     topic: str = ""
+    purpose: str = ""
     members: set[str] = field(default_factory=set)
     history: list[ChatLine] = field(default_factory=list)
+    posted: dict[str, Message] = field(default_factory=dict)
     pinned: list[str] = field(default_factory=list)
 
 
@@ -87,14 +89,23 @@ class ConsoleChat:
     def set_topic(self, channel_id: str, topic: str) -> None:
         self._channel(channel_id).topic = topic
 
+    def set_purpose(self, channel_id: str, purpose: str) -> None:
+        self._channel(channel_id).purpose = purpose
+
     def post(self, channel: str, message: Message) -> str:
         target = self.find(channel) or self.add_channel(channel.lstrip("#"))
         target.history.append(ChatLine("incident-bot", message.text, self.clock()))
+        reference = f"{target.id}:{len(target.history)}"
+        target.posted[reference] = message
         if target.id == self.current:
             self.show(message)
         else:
             self.console.print(Text(f"[#{target.name}] {message.text}", style="dim"))
-        return f"{target.id}:{len(target.history)}"
+        return reference
+
+    def update(self, channel_id: str, message_ref: str, message: Message) -> None:
+        """A terminal cannot rewrite what it printed; the stored copy is kept current."""
+        self._channel(channel_id).posted[message_ref] = message
 
     def pin(self, channel_id: str, message_ref: str) -> None:
         self._channel(channel_id).pinned.append(message_ref)
@@ -227,6 +238,8 @@ class ConsoleShell:
         self.chat.console.print(Text(f"You are now in #{channel.name}.", style="dim"))
         if channel.topic:
             self.chat.console.print(Text(f"Topic: {channel.topic}", style="dim"))
+        for reference in channel.pinned:
+            self.chat.show(channel.posted[reference])
 
     def _pin(self) -> None:
         channel = self.chat.channels[self.chat.current]

@@ -52,6 +52,14 @@ class Context:
     channel_id: str | None = None
 
 
+class ChatUnavailable(Exception):
+    """The chat did not answer (down, timing out, rate limiting): try again later."""
+
+
+class ChatRejected(Exception):
+    """The chat refused the call for good (for example, the channel is archived)."""
+
+
 class ChatPort(Protocol):
     def create_channel(self, name: str) -> Channel:
         """Create a channel for an incident; a taken name gets a suffix."""
@@ -62,8 +70,14 @@ class ChatPort(Protocol):
     def set_topic(self, channel_id: str, topic: str) -> None:
         """Set the channel's topic line."""
 
+    def set_purpose(self, channel_id: str, purpose: str) -> None:
+        """Set the channel's description."""
+
     def post(self, channel: str, message: Message) -> str:
         """Post to a channel (id or name); returns a reference to the posted message."""
+
+    def update(self, channel_id: str, message_ref: str, message: Message) -> None:
+        """Replace a posted message in place."""
 
     def pin(self, channel_id: str, message_ref: str) -> None:
         """Pin a posted message in its channel."""

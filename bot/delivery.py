@@ -1,0 +1,163 @@
+"""Delivering the outbox to the chat, in order, until the chat has taken everything.
+
+A chat that does not answer stops delivery until the next attempt (nothing is
+lost, order is kept); a chat that refuses an item for good marks that item
+failed and moves on, so one archived channel cannot block every incident.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import messages, outbox
+from bot.chat.port import ChatPort, ChatRejected, ChatUnavailable
+from bot.config import Settings
+from bot.models import Incident, OutboxItem, TimelineEvent
+from bot.naming import channel_name
+from bot.outbox import Work
+from bot.when import Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+
+class Deliverer:
+    """Sends pending outbox items through a chat port."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        chat: ChatPort,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.chat = chat
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def deliver_pending(self) -> int:
+        """Send what is pending; returns how many items still wait."""
+        with self._lock, self.session_factory() as session:
+            items = outbox.pending(session)
+            last_refresh = {
+                item.incident_id: item.id for item in items if item.kind == Work.REFRESH_SUMMARY
+            }
+            for item in items:
+                if item.kind == Work.REFRESH_SUMMARY and last_refresh[item.incident_id] != item.id:
+                    item.delivered_at = self.clock()  # a later refresh shows the same and more
+                    session.commit()
+                    continue
+                if not self._attempt(session, item):
+                    break
+            return outbox.pending_count(session)
+
+    def _attempt(self, session: Session, item: OutboxItem) -> bool:
+        """Deliver one item; False when the chat is unavailable and delivery should pause."""
+        item.attempts += 1
+        try:
+            self._deliver(session, item)
+        except ChatUnavailable as error:
+            session.rollback()
+            self._note_failure(session, item, error, give_up=False)
+            log.warning(
+                "Chat unavailable, %s for outbox item %s waits: %s", item.kind, item.id, error
+            )
+            return False
+        except (ChatRejected, LookupError) as error:
+            session.rollback()
+            self._note_failure(session, item, error, give_up=True)
+            log.error("Chat refused outbox item %s (%s): %s", item.id, item.kind, error)
+            return True
+        item.delivered_at = self.clock()
+        session.commit()
+        return True
+
+    def _note_failure(
+        self, session: Session, item: OutboxItem, error: Exception, *, give_up: bool
+    ) -> None:
+        item = session.merge(item)
+        item.attempts = (item.attempts or 0) + 1
+        item.last_error = str(error) or type(error).__name__
+        if give_up:
+            item.failed_at = self.clock()
+        session.commit()
+
+    def _deliver(self, session: Session, item: OutboxItem) -> None:
+        incident = item.incident
+        if incident is None:
+            raise LookupError(f"outbox item {item.id} has no incident")
+        mention = self.chat.mention
+        match item.kind:
+            case Work.OPEN_CHANNEL:
+                self._open_channel(session, incident)
+            case Work.ANNOUNCE_DECLARED:
+                announcement = messages.declared_announcement(incident, mention)
+                self.chat.post(self.settings.announce_channel, announcement)
+            case Work.ANNOUNCE_EVENT:
+                event = session.get(TimelineEvent, item.payload["event_id"])
+                if event is None:
+                    raise LookupError(f"timeline event {item.payload['event_id']} is gone")
+                announcement = messages.change_announcement(incident, event, mention)
+                self.chat.post(self._channel_of(incident), announcement)
+            case Work.REFRESH_SUMMARY:
+                channel_id = self._channel_of(incident)
+                if incident.summary_message_ref is not None:
+                    summary = messages.incident_summary(incident, self.settings, mention)
+                    self.chat.update(channel_id, incident.summary_message_ref, summary)
+                self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
+            case Work.INVITE:
+                self.chat.invite(self._channel_of(incident), list(item.payload["users"]))
+            case _:
+                raise LookupError(f"unknown outbox work {item.kind!r}")
+
+    def _open_channel(self, session: Session, incident: Incident) -> None:
+        # Each step is stored as soon as it is done, so a retry picks up where it stopped.
+        if incident.channel_id is None:
+            channel = self.chat.create_channel(channel_name(incident.number, incident.title))
+            incident.channel_id, incident.channel_name = channel.id, channel.name
+            session.commit()
+        channel_id = self._channel_of(incident)
+        people = {incident.declared_by, *incident.current_roles().values()}
+        self.chat.invite(channel_id, sorted(people))
+        mention = self.chat.mention
+        self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
+        self.chat.set_purpose(channel_id, f"{incident.reference}: {incident.title}")
+        if incident.summary_message_ref is None:
+            summary = messages.incident_summary(incident, self.settings, mention)
+            incident.summary_message_ref = self.chat.post(channel_id, summary)
+            session.commit()
+        self.chat.pin(channel_id, incident.summary_message_ref)
+
+    @staticmethod
+    def _channel_of(incident: Incident) -> str:
+        if incident.channel_id is None:
+            raise ChatRejected(f"{incident.reference} has no channel")
+        return incident.channel_id
+
+    # -- retrying in the background ------------------------------------------------
+
+    def start(self, interval_seconds: float = 5.0) -> threading.Thread:
+        """Keep delivering every `interval_seconds` until `stop()`; also replays after restarts."""
+        self._stop.clear()
+        thread = threading.Thread(
+            target=self._loop, args=(interval_seconds,), name="outbox-delivery", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self, interval_seconds: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.deliver_pending()
+            except Exception:
+                log.exception("Outbox delivery failed; retrying in %s s", interval_seconds)
+            self._stop.wait(interval_seconds)
