@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFound, UsageError
-from bot.models import ActionItem, ActionKind, ActionStatus, Incident, TimelineEvent
+from bot.models import MAX_ID, ActionItem, ActionKind, ActionStatus, Incident, TimelineEvent
 from bot.timeline import record_event
 
 
@@ -70,7 +70,7 @@ def complete_action_item(
     session: Session, *, incident: Incident, item_id: int, actor: str, now: datetime
 ) -> TimelineEvent:
     """Mark an action item done."""
-    item = session.get(ActionItem, item_id)
+    item = session.get(ActionItem, item_id) if item_id <= MAX_ID else None
     if item is None or item.incident_id != incident.id:
         raise NotFound(f"{incident.reference} has no action item #{item_id}.")
     if item.status == ActionStatus.DONE:

@@ -95,6 +95,7 @@ class CommandHandler:
         try:
             with self.session_factory() as session:
                 incident = self._incident_of_channel(session, context)
+                incidents.refuse_if_closed(incident)
                 event = timeline.record_chat_message(
                     session,
                     incident=incident,
@@ -217,6 +218,9 @@ class CommandHandler:
     def _apply(
         self, session: Session, incident: Incident, command: Command, ctx: Context
     ) -> TimelineEvent:
+        if not isinstance(command, CompleteAction):
+            # Follow-up work outlives the incident; nothing else may change once it is closed.
+            incidents.refuse_if_closed(incident)
         now = self.clock()
         actor = ctx.actor
         common = _Common(incident=incident, actor=actor, now=now)

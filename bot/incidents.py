@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import InvalidTransition, NotFound, UsageError
-from bot.models import Incident, IncidentSequence, Status, TimelineEvent
+from bot.models import MAX_ID, Incident, IncidentSequence, Status, TimelineEvent
 from bot.timeline import record_event
 
 SERVICE_MAX_LENGTH = 200
@@ -115,7 +115,9 @@ def get_incident(session: Session, reference: str) -> Incident:
     match = REFERENCE.match(reference.strip())
     if match is None:
         raise UsageError(f"`{reference}` is not an incident reference; they look like INC-12.")
-    incident = session.scalar(select(Incident).where(Incident.number == int(match.group(1))))
+    number = int(match.group(1))
+    query = select(Incident).where(Incident.number == number)
+    incident = session.scalar(query) if number <= MAX_ID else None
     if incident is None:
         raise NotFound(f"There is no incident {reference.upper()}. `list` shows open incidents.")
     return incident
@@ -130,6 +132,16 @@ def list_open(session: Session) -> list[Incident]:
     """Incidents not yet resolved, oldest first."""
     query = select(Incident).where(Incident.status.not_in([Status.RESOLVED, Status.CLOSED]))
     return list(session.scalars(query.order_by(Incident.number)))
+
+
+def _closed(incident: Incident) -> str:
+    return f"{incident.reference} is closed; nothing can change it. Declare a new incident."
+
+
+def refuse_if_closed(incident: Incident) -> None:
+    """A closed incident is final: refuse any change to it."""
+    if incident.status == Status.CLOSED:
+        raise InvalidTransition(_closed(incident))
 
 
 def mark_acknowledged(incident: Incident, at: datetime) -> None:
@@ -199,7 +211,7 @@ def reopen(session: Session, *, incident: Incident, actor: str, now: datetime) -
 def _refusal(incident: Incident, current: Status, to: Status) -> str:
     legal = TRANSITIONS[current]
     if current == Status.CLOSED:
-        return f"{incident.reference} is closed; nothing can change it. Declare a new incident."
+        return _closed(incident)
     if to == Status.CLOSED:
         return (
             f"{incident.reference} is {current}; resolve it before closing (`resolve <summary>`)."

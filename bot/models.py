@@ -68,6 +68,11 @@ class ActionStatus(StrEnum):
     DONE = "done"
 
 
+# Ids and incident numbers are 32-bit integers on every database; a larger one
+# typed by someone cannot exist and must not reach a query, where it would fail.
+MAX_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(
         naming_convention={

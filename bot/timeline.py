@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFound, UsageError
-from bot.models import Incident, TimelineEvent
+from bot.models import MAX_ID, Incident, TimelineEvent
 
 NOTE_KINDS = ("note", "chat_message")
 
@@ -91,7 +91,7 @@ def record_chat_message(
 
 
 def _editable_note(session: Session, incident: Incident, event_id: int) -> TimelineEvent:
-    event = session.get(TimelineEvent, event_id)
+    event = session.get(TimelineEvent, event_id) if event_id <= MAX_ID else None
     if event is None or event.incident_id != incident.id or event.deleted_at is not None:
         raise NotFound(f"{incident.reference} has no note #{event_id}. `timeline` shows the ids.")
     if event.kind not in NOTE_KINDS:
