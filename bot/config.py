@@ -94,6 +94,29 @@ def _parse_database_url(value: str) -> str:
     return url
 
 
+def _parse_flag(value: str) -> bool:
+    flag = value.strip().lower()
+    if flag in {"1", "true", "yes", "on"}:
+        return True
+    if flag in {"", "0", "false", "no", "off"}:
+        return False
+    raise ValueError(value)
+
+
+def _parse_url(value: str) -> str:
+    url = value.strip()
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(value)
+    return url if url.endswith("/") else url + "/"
+
+
+def _parse_reaction(value: str) -> str:
+    name = value.strip().strip(":")
+    if not name or " " in name:
+        raise ValueError(value)
+    return name
+
+
 def _parse_log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -179,10 +202,55 @@ SETTINGS: dict[str, Setting] = {
     "slack_bot_token": Setting(
         "SLACK_BOT_TOKEN",
         "",
-        "Slack bot token (xoxb-...). When empty, `run` starts the terminal adapter.",
+        "Slack bot token (xoxb-...). When empty, `run` starts the terminal chat.",
         _parse_text,
         "a Slack bot token",
         secret=True,
+    ),
+    "slack_app_token": Setting(
+        "SLACK_APP_TOKEN",
+        "",
+        "Slack app-level token (xapp-...). When set, the bot connects in Socket Mode; "
+        "when empty, it serves HTTP.",
+        _parse_text,
+        "a Slack app-level token",
+        secret=True,
+    ),
+    "slack_signing_secret": Setting(
+        "SLACK_SIGNING_SECRET",
+        "",
+        "Slack signing secret; HTTP mode rejects requests not signed with it.",
+        _parse_text,
+        "the signing secret of the Slack app",
+        secret=True,
+    ),
+    "slack_api_url": Setting(
+        "SLACK_API_URL",
+        "https://slack.com/api/",
+        "Base URL of the Slack Web API (any Slack-compatible endpoint).",
+        _parse_url,
+        "an http:// or https:// URL",
+    ),
+    "slack_private_channels": Setting(
+        "SLACK_PRIVATE_CHANNELS",
+        "false",
+        "Create incident channels as private channels.",
+        _parse_flag,
+        "true or false",
+    ),
+    "timeline_reaction": Setting(
+        "TIMELINE_REACTION",
+        "pushpin",
+        "Reacting with this emoji to a message in an incident channel puts it on the timeline.",
+        _parse_reaction,
+        "an emoji name such as pushpin",
+    ),
+    "capture_all_messages": Setting(
+        "CAPTURE_ALL_MESSAGES",
+        "false",
+        "Put every human message in an incident channel on the timeline.",
+        _parse_flag,
+        "true or false",
     ),
 }
 
@@ -191,7 +259,7 @@ SETTINGS: dict[str, Setting] = {
 class Settings:
     """Every setting of the bot, validated."""
 
-    database_url: str = "sqlite:///incident-bot.db"
+    database_url: str = field(default="sqlite:///incident-bot.db", repr=False)
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     severities: tuple[Severity, ...] = field(
         default_factory=lambda: _parse_severities(DEFAULT_SEVERITIES)
@@ -203,7 +271,13 @@ class Settings:
     command_name: str = "/incident"
     log_level: str = "INFO"
     log_file: str = ""
-    slack_bot_token: str = ""
+    slack_bot_token: str = field(default="", repr=False)
+    slack_app_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_api_url: str = "https://slack.com/api/"
+    slack_private_channels: bool = False
+    timeline_reaction: str = "pushpin"
+    capture_all_messages: bool = False
 
     def __post_init__(self) -> None:
         names = [level.name for level in self.severities]

@@ -59,7 +59,6 @@ class Deliverer:
 
     def _attempt(self, session: Session, item: OutboxItem) -> bool:
         """Deliver one item; False when the chat is unavailable and delivery should pause."""
-        item.attempts += 1
         try:
             self._deliver(session, item)
         except ChatUnavailable as error:
@@ -74,6 +73,7 @@ class Deliverer:
             self._note_failure(session, item, error, give_up=True)
             log.error("Chat refused outbox item %s (%s): %s", item.id, item.kind, error)
             return True
+        item.attempts += 1
         item.delivered_at = self.clock()
         session.commit()
         return True
@@ -82,7 +82,7 @@ class Deliverer:
         self, session: Session, item: OutboxItem, error: Exception, *, give_up: bool
     ) -> None:
         item = session.merge(item)
-        item.attempts = (item.attempts or 0) + 1
+        item.attempts += 1
         item.last_error = str(error) or type(error).__name__
         if give_up:
             item.failed_at = self.clock()

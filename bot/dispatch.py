@@ -7,14 +7,13 @@ chat, so a chat failure can never lose what was recorded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
-from typing import TypedDict, TypeVar
+from typing import TypedDict
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import actions, incidents, messages, roles, timeline
-from bot.chat.port import ChatPort, Context, Message, Reply
+from bot import actions, incidents, messages, outbox, roles, timeline
+from bot.chat.port import Channel, ChatPort, Context, Message, Reply
 from bot.commands import (
     ME,
     AddAction,
@@ -39,13 +38,13 @@ from bot.commands import (
     Targeted,
 )
 from bot.config import Settings
+from bot.delivery import Deliverer
 from bot.errors import IncidentBotError, UsageError
 from bot.models import ActionKind, Incident, Status, TimelineEvent
-from bot.naming import channel_name
+from bot.outbox import Work
 from bot.when import Clock, parse_time, utc_now
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 UNEXPECTED = (
     "Something went wrong on our side and it has been logged. "
@@ -77,6 +76,9 @@ class CommandHandler:
         self.chat = chat
         self.clock = clock
         self.grammar = Grammar(settings.command_name, settings.severity_names)
+        self.deliverer = Deliverer(
+            settings=settings, session_factory=session_factory, chat=chat, clock=clock
+        )
 
     def handle(self, text: str, context: Context) -> Reply | None:
         """Run one command line; returns what to tell the person, if anything."""
@@ -156,6 +158,7 @@ class CommandHandler:
     # -- declaring ---------------------------------------------------------------
 
     def _declare(self, command: Declare, ctx: Context) -> Reply:
+        now = self.clock()
         with self.session_factory() as session:
             incident = incidents.declare(
                 session,
@@ -164,34 +167,24 @@ class CommandHandler:
                 severity=command.severity,
                 service=command.service,
                 actor=ctx.actor,
-                now=self.clock(),
+                now=now,
             )
+            outbox.enqueue(session, incident=incident, work=Work.OPEN_CHANNEL, now=now)
+            outbox.enqueue(session, incident=incident, work=Work.ANNOUNCE_DECLARED, now=now)
             session.commit()
-        # The incident is safe in the database; chat work below may fail on its own.
-        problems: list[str] = []
-        channel = self._chat_step(
-            problems,
-            lambda: self.chat.create_channel(channel_name(incident.number, incident.title)),
-        )
-        if channel is not None:
-            with self.session_factory() as session:
-                incident = session.merge(incident)
-                incident.channel_id, incident.channel_name = channel.id, channel.name
-                session.commit()
-                summary = messages.incident_summary(incident, self.settings, self.chat.mention)
-                topic = messages.channel_topic(incident, self.chat.mention)
-            self._chat_step(problems, lambda: self.chat.invite(channel.id, [ctx.actor]))
-            self._chat_step(problems, lambda: self.chat.set_topic(channel.id, topic))
-            posted = self._chat_step(problems, lambda: self.chat.post(channel.id, summary))
-            if posted is not None:
-                self._chat_step(problems, lambda: self.chat.pin(channel.id, posted))
-        announcement = messages.declared_announcement(incident, self.chat.mention)
-        self._chat_step(
-            problems, lambda: self.chat.post(self.settings.announce_channel, announcement)
+        # The incident and its chat work are safe in the database; now tell the chat.
+        lagging = self._deliver(incident)
+        with self.session_factory() as session:
+            incident = session.merge(incident)
+            session.refresh(incident)
+        channel = (
+            Channel(id=incident.channel_id, name=incident.channel_name or incident.channel_id)
+            if incident.channel_id
+            else None
         )
         where = f" in #{channel.name}" if channel else ""
         text = f"Declared {incident.reference} ({incident.severity}): {incident.title}{where}."
-        return Reply(self._with_problems(messages.done(text), problems), open_channel=channel)
+        return Reply(self._lag_note(messages.done(text), lagging), open_channel=channel)
 
     # -- changes ---------------------------------------------------------------
 
@@ -200,20 +193,35 @@ class CommandHandler:
         with self.session_factory() as session:
             incident = self._target(session, command, text, ctx)
             event = self._apply(session, incident, command, ctx)
-            session.commit()
-            tz = self.settings.timezone
             if isinstance(command, AddNote | EditNote | DeleteNote):
-                return Reply(messages.recorded(incident, event, tz))
+                session.commit()
+                return Reply(messages.recorded(incident, event, self.settings.timezone))
+            self._enqueue_announcement(session, incident, event)
+            session.commit()
             announcement = messages.change_announcement(incident, event, self.chat.mention)
-            topic = messages.channel_topic(incident, self.chat.mention)
-        problems: list[str] = []
-        if incident.channel_id is not None:
-            channel_id = incident.channel_id
-            self._chat_step(problems, lambda: self.chat.post(channel_id, announcement))
-            self._chat_step(problems, lambda: self.chat.set_topic(channel_id, topic))
-            if ctx.channel_id == channel_id and not problems:
-                return None  # the person sees the announcement in the channel itself
-        return Reply(self._with_problems(messages.done(announcement.text), problems))
+        lagging = self._deliver(incident)
+        if ctx.channel_id == incident.channel_id and not lagging:
+            return None  # the person sees the announcement in the channel itself
+        return Reply(self._lag_note(messages.done(announcement.text), lagging))
+
+    def _enqueue_announcement(
+        self, session: Session, incident: Incident, event: TimelineEvent
+    ) -> None:
+        now = event.recorded_at
+        if event.kind == "role_assigned":
+            users = [event.data["holder"]]
+            outbox.enqueue(
+                session, incident=incident, work=Work.INVITE, now=now, payload={"users": users}
+            )
+        session.flush()  # the event needs its id for the outbox payload
+        outbox.enqueue(
+            session,
+            incident=incident,
+            work=Work.ANNOUNCE_EVENT,
+            now=now,
+            payload={"event_id": event.id},
+        )
+        outbox.enqueue(session, incident=incident, work=Work.REFRESH_SUMMARY, now=now)
 
     def _apply(
         self, session: Session, incident: Incident, command: Command, ctx: Context
@@ -276,18 +284,21 @@ class CommandHandler:
 
     # -- chat work -------------------------------------------------------------
 
-    def _chat_step(self, problems: list[str], step: Callable[[], T]) -> T | None:
-        """Run one chat call; a failure is logged and noted, never raised."""
+    def _deliver(self, incident: Incident) -> bool:
+        """Send pending chat work now; True when some of this incident's work still waits."""
         try:
-            return step()
-        except Exception as error:
-            log.warning("Chat call failed: %s", error, exc_info=True)
-            problems.append(str(error) or type(error).__name__)
-            return None
+            self.deliverer.deliver_pending()
+        except Exception:
+            log.exception("Delivering chat work for %s failed", incident.reference)
+        with self.session_factory() as session:
+            return outbox.pending_count(session, incident_id=incident.id) > 0
 
     @staticmethod
-    def _with_problems(message: Message, problems: list[str]) -> Message:
-        if not problems:
+    def _lag_note(message: Message, lagging: bool) -> Message:
+        if not lagging:
             return message
-        note = "Recorded, but the chat did not take every update: " + "; ".join(problems)
+        note = (
+            "Recorded. The chat is not answering right now; the channel will be updated "
+            "as soon as it is back."
+        )
         return Message(text=message.text, lines=(*message.lines, note), tone="warning")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.chat.port import Channel, ChatUnavailable, Message
+from bot.chat.port import Channel, ChatRejected, ChatUnavailable, Message
 
 
 class ChatDown(ChatUnavailable):
@@ -17,10 +17,17 @@ class RecordingChat:
     channels: dict[str, str] = field(default_factory=dict)
     posts: list[tuple[str, Message]] = field(default_factory=list)
     down: bool = False
+    refuse: set[str] = field(default_factory=set)  # methods that are refused for good
+    fail_once: set[str] = field(default_factory=set)  # methods whose next call times out
 
     def _record(self, method: str, *args: object) -> None:
         if self.down:
             raise ChatDown(f"{method}: chat unreachable")
+        if method in self.fail_once:
+            self.fail_once.discard(method)
+            raise ChatDown(f"{method}: timed out")
+        if method in self.refuse:
+            raise ChatRejected(f"{method}: refused")
         self.calls.append((method, args))
 
     def create_channel(self, name: str) -> Channel:

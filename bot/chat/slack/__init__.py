@@ -1,0 +1,1 @@
+"""The Slack adapter: Bolt app, Block Kit rendering and the Slack chat port."""

@@ -1,0 +1,73 @@
+"""Block Kit rendering of chat-neutral messages, within Slack's limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.chat.port import Message
+
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+FIELDS_PER_SECTION = 10
+BLOCKS_MAX = 50
+_ESCAPED_REFERENCE = re.compile(r"&lt;([@#][UWC][A-Z0-9]+(?:\|[^&<>]*)?)&gt;")
+
+Block = dict[str, Any]
+
+
+def slack_escape(text: str) -> str:
+    """Escape &, < and > for mrkdwn, keeping user mentions and channel links working."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _ESCAPED_REFERENCE.sub(r"<\1>", escaped)
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_MAX)}}
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_blocks(message: Message) -> list[Block]:
+    """Title, fields, table rows and lines as sections; never more than Slack accepts."""
+    blocks: list[Block] = [_section(f"*{slack_escape(message.title or message.text)}*")]
+    fields = [
+        {
+            "type": "mrkdwn",
+            "text": _clip(f"*{slack_escape(label)}*\n{slack_escape(value)}", FIELD_TEXT_MAX),
+        }
+        for label, value in message.fields
+    ]
+    for start in range(0, len(fields), FIELDS_PER_SECTION):
+        blocks.append({"type": "section", "fields": fields[start : start + FIELDS_PER_SECTION]})
+    if message.table is not None:
+        blocks += _table_sections(message.table.columns, message.table.rows)
+    if message.lines:
+        blocks.append(_section("\n".join(slack_escape(line) for line in message.lines)))
+    if len(blocks) > BLOCKS_MAX:
+        hidden = len(blocks) - BLOCKS_MAX + 1
+        blocks = [*blocks[: BLOCKS_MAX - 1], _section(f"_{hidden} more sections not shown._")]
+    return blocks
+
+
+def _table_sections(columns: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[Block]:
+    """Rows as lines of `first column · the rest`, packed into sections of at most 3000 chars."""
+    sections: list[Block] = []
+    chunk: list[str] = []
+    size = 0
+    for row in rows:
+        head, *rest = (slack_escape(cell) for cell in row)
+        line = f"`{head}` " + " · ".join(cell for cell in rest if cell)
+        line = _clip(line, SECTION_TEXT_MAX)
+        if chunk and size + len(line) + 1 > SECTION_TEXT_MAX:
+            sections.append(_section("\n".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        sections.append(_section("\n".join(chunk)))
+    if not rows:
+        sections.append(_section("_" + " · ".join(columns) + ": nothing yet._"))
+    return sections

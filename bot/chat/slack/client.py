@@ -1,0 +1,157 @@
+"""The Slack Web API behind the chat port, with retries and Slack's error rules."""
+
+from __future__ import annotations
+
+import logging
+from http.client import RemoteDisconnected
+from typing import Any
+from urllib.error import URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculator import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+from bot.chat.port import Channel, ChatRejected, ChatUnavailable, Message
+from bot.chat.slack.blocks import render_blocks, slack_escape
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 3
+TOPIC_MAX = 250
+PURPOSE_MAX = 250
+NAME_TAKEN_SUFFIXES = 20
+# Answers that mean "fine, it is already so" rather than failure.
+HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+
+
+class _ServerErrorRetry(ServerErrorRetryHandler):
+    """Slack's 502 and 504 (from its edge) are as temporary as its 500 and 503."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code in (500, 502, 503, 504)
+
+
+def make_web_client(token: str, base_url: str, timeout: int = 10) -> WebClient:
+    """A WebClient that retries connection errors, 429 (after Retry-After) and 5xx."""
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5)
+    handlers: list[RetryHandler] = [
+        ConnectionErrorRetryHandler(
+            max_retry_count=MAX_RETRIES,
+            interval_calculator=backoff,
+            error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
+        ),
+        RateLimitErrorRetryHandler(max_retry_count=MAX_RETRIES),
+        _ServerErrorRetry(max_retry_count=MAX_RETRIES, interval_calculator=backoff),
+    ]
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
+
+
+class SlackChat:
+    """The chat port on Slack."""
+
+    def __init__(self, client: WebClient, *, private_channels: bool = False) -> None:
+        self.client = client
+        self.private_channels = private_channels
+        self._bot_user_id: str | None = None
+
+    @property
+    def bot_user_id(self) -> str:
+        if self._bot_user_id is None:
+            self._bot_user_id = str(self._call("auth_test")["user_id"])
+        return self._bot_user_id
+
+    def _call(self, method: str, **args: Any) -> dict[str, Any]:
+        """Call a Web API method; turn Slack's failures into the port's two kinds."""
+        try:
+            response = getattr(self.client, method)(**args)
+        except SlackApiError as error:
+            status = error.response.status_code
+            code = error.response.get("error", "") if error.response.data else ""
+            if code in HARMLESS:
+                return dict(error.response.data)
+            if status == 429 or status >= 500 or code in ("ratelimited", "service_unavailable"):
+                raise ChatUnavailable(f"Slack {method}: {code or status}") from None
+            raise ChatRejected(f"Slack {method}: {code or status}") from None
+        except (SlackClientError, URLError, ConnectionError, TimeoutError, OSError) as error:
+            raise ChatUnavailable(f"Slack {method}: {type(error).__name__}: {error}") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def create_channel(self, name: str) -> Channel:
+        candidate = name
+        for attempt in range(2, NAME_TAKEN_SUFFIXES + 2):
+            try:
+                data = self._call(
+                    "conversations_create", name=candidate, is_private=self.private_channels
+                )
+            except ChatRejected as error:
+                if "name_taken" not in str(error):
+                    raise
+                suffix = f"-{attempt}"
+                candidate = name[: 80 - len(suffix)] + suffix
+                continue
+            channel = data["channel"]
+            return Channel(id=channel["id"], name=channel["name"])
+        raise ChatRejected(f"Slack conversations.create: every name like {name} is taken")
+
+    def invite(self, channel_id: str, users: list[str]) -> None:
+        # One call per person: one person who cannot be invited must not keep out the rest.
+        for user in users:
+            if user == self.bot_user_id:
+                continue
+            try:
+                self._call("conversations_invite", channel=channel_id, users=user)
+            except ChatRejected as error:
+                log.warning("Could not invite %s to %s: %s", user, channel_id, error)
+
+    def set_topic(self, channel_id: str, topic: str) -> None:
+        self._call("conversations_setTopic", channel=channel_id, topic=_clip(topic, TOPIC_MAX))
+
+    def set_purpose(self, channel_id: str, purpose: str) -> None:
+        self._call(
+            "conversations_setPurpose", channel=channel_id, purpose=_clip(purpose, PURPOSE_MAX)
+        )
+
+    def post(self, channel: str, message: Message) -> str:
+        data = self._call(
+            "chat_postMessage",
+            channel=channel,
+            text=slack_escape(message.text),
+            blocks=render_blocks(message),
+            unfurl_links=False,
+        )
+        return str(data["ts"])
+
+    def update(self, channel_id: str, message_ref: str, message: Message) -> None:
+        self._call(
+            "chat_update",
+            channel=channel_id,
+            ts=message_ref,
+            text=slack_escape(message.text),
+            blocks=render_blocks(message),
+        )
+
+    def pin(self, channel_id: str, message_ref: str) -> None:
+        self._call("pins_add", channel=channel_id, timestamp=message_ref)
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
