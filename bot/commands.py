@@ -37,6 +37,8 @@ class Declare:
     title: str
     severity: str | None = None
     service: str | None = None
+    description: str | None = None  # forms can say more than one line of text
+    started_at: str | None = None  # when the impact began, as typed
 
 
 @dataclass(frozen=True)

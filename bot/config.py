@@ -25,6 +25,22 @@ DEFAULT_SEVERITIES = (
     "SEV4=Low: cosmetic or internal impact, no customer is blocked"
 )
 DEFAULT_ROLES = "commander,communications,scribe,operations"
+DEFAULT_PERMISSIONS = "close=commander,declarer;reopen=commander,declarer"
+# What a permission rule can name: the changes, and who besides the roles may do them.
+PERMISSION_ACTIONS = (
+    "status",
+    "sev",
+    "role",
+    "note",
+    "started",
+    "detected",
+    "ack",
+    "action",
+    "resolve",
+    "close",
+    "reopen",
+)
+PERMISSION_PEOPLE = ("declarer", "anyone")
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,20 @@ def _parse_roles(value: str) -> tuple[str, ...]:
     if len(set(roles)) != len(roles):
         raise ValueError(value)
     return roles
+
+
+def _parse_permissions(value: str) -> dict[str, tuple[str, ...]]:
+    rules: dict[str, tuple[str, ...]] = {}
+    for entry in value.split(";"):
+        if not entry.strip():
+            continue
+        action, sep, people = entry.partition("=")
+        action = action.strip().lower()
+        who = tuple(person.strip().lower() for person in people.split(",") if person.strip())
+        if not sep or action not in PERMISSION_ACTIONS or not who:
+            raise ValueError(entry)
+        rules[action] = who
+    return rules
 
 
 def _parse_database_url(value: str) -> str:
@@ -162,6 +192,14 @@ SETTINGS: dict[str, Setting] = {
         "Incident roles that can be assigned, comma-separated.",
         _parse_roles,
         "comma-separated lowercase names such as commander,scribe",
+    ),
+    "permissions": Setting(
+        "INCIDENT_PERMISSIONS",
+        DEFAULT_PERMISSIONS,
+        "Who may make which change, as `action=who,who` separated by `;`. Who: a role, "
+        "`declarer` or `anyone`; actions not listed are open to anyone.",
+        _parse_permissions,
+        f"action=who pairs separated by ';', actions among {', '.join(PERMISSION_ACTIONS)}",
     ),
     "title_max_length": Setting(
         "INCIDENT_TITLE_MAX_LENGTH",
@@ -266,6 +304,9 @@ class Settings:
     )
     default_severity: str = ""
     roles: tuple[str, ...] = field(default_factory=lambda: _parse_roles(DEFAULT_ROLES))
+    permissions: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: _parse_permissions(DEFAULT_PERMISSIONS)
+    )
     title_max_length: int = 150
     announce_channel: str = "incidents"
     command_name: str = "/incident"
@@ -289,6 +330,15 @@ class Settings:
                 f"INCIDENT_DEFAULT_SEVERITY={self.default_severity!r} is not valid: "
                 f"expected one of {', '.join(names)}"
             )
+
+        allowed_people = {*self.roles, *PERMISSION_PEOPLE}
+        for action, people in self.permissions.items():
+            unknown = [person for person in people if person not in allowed_people]
+            if unknown:
+                raise ConfigError(
+                    f"INCIDENT_PERMISSIONS names {', '.join(unknown)} for {action}: expected "
+                    f"roles ({', '.join(self.roles)}), declarer or anyone"
+                )
 
     @property
     def severity_names(self) -> tuple[str, ...]:

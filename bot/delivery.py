@@ -100,11 +100,13 @@ class Deliverer:
                 announcement = messages.declared_announcement(incident, mention)
                 self.chat.post(self.settings.announce_channel, announcement)
             case Work.ANNOUNCE_EVENT:
-                event = session.get(TimelineEvent, item.payload["event_id"])
-                if event is None:
-                    raise LookupError(f"timeline event {item.payload['event_id']} is gone")
+                event = self._event(session, item)
                 announcement = messages.change_announcement(incident, event, mention)
                 self.chat.post(self._channel_of(incident), announcement)
+            case Work.CONFIRM_CAPTURE:
+                confirmation = messages.captured(incident, self._event(session, item))
+                thread = str(item.payload["thread_ref"])
+                self.chat.post(self._channel_of(incident), confirmation, thread_ref=thread)
             case Work.REFRESH_SUMMARY:
                 channel_id = self._channel_of(incident)
                 if incident.summary_message_ref is not None:
@@ -133,6 +135,13 @@ class Deliverer:
             incident.summary_message_ref = self.chat.post(channel_id, summary)
             session.commit()
         self.chat.pin(channel_id, incident.summary_message_ref)
+
+    @staticmethod
+    def _event(session: Session, item: OutboxItem) -> TimelineEvent:
+        event = session.get(TimelineEvent, item.payload["event_id"])
+        if event is None:
+            raise LookupError(f"timeline event {item.payload['event_id']} is gone")
+        return event
 
     @staticmethod
     def _channel_of(incident: Incident) -> str:

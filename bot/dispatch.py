@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import actions, incidents, messages, outbox, roles, timeline
+from bot import actions, incidents, messages, outbox, permissions, roles, timeline
 from bot.chat.port import Channel, ChatPort, Context, Message, Reply
 from bot.commands import (
     ME,
@@ -42,6 +42,7 @@ from bot.delivery import Deliverer
 from bot.errors import IncidentBotError, UsageError
 from bot.models import ActionKind, Incident, Status, TimelineEvent
 from bot.outbox import Work
+from bot.permissions import NotAllowed
 from bot.when import Clock, parse_time, utc_now
 
 log = logging.getLogger(__name__)
@@ -83,34 +84,31 @@ class CommandHandler:
     def handle(self, text: str, context: Context) -> Reply | None:
         """Run one command line; returns what to tell the person, if anything."""
         try:
-            return self._run(self.grammar.parse(text), text, context)
+            command = self.grammar.parse(text)
+        except IncidentBotError as problem:
+            return Reply(messages.error(str(problem)))
+        return self.run(command, context, text)
+
+    def run(self, command: Command, context: Context, text: str = "") -> Reply | None:
+        """Run a command built from a line, a form or a button."""
+        try:
+            return self._run(command, text, context)
+        except NotAllowed as refusal:
+            return Reply(messages.not_allowed(refusal, self.chat.mention))
         except IncidentBotError as problem:
             return Reply(messages.error(str(problem)))
         except Exception:
-            log.exception("Unexpected error running %r for %s", text, context.actor)
+            log.exception("Unexpected error running %r for %s", command, context.actor)
             return Reply(messages.error(UNEXPECTED))
 
-    def record_chat_message(
-        self, context: Context, *, author: str, text: str, posted_at: datetime
-    ) -> Reply:
-        """Put a chat message someone marked on the timeline of the channel's incident."""
+    def deliver(self, incident_id: int) -> bool:
+        """Send pending chat work now; True when some of this incident's work still waits."""
         try:
-            with self.session_factory() as session:
-                incident = self._incident_of_channel(session, context)
-                incidents.refuse_if_closed(incident)
-                event = timeline.record_chat_message(
-                    session,
-                    incident=incident,
-                    actor=context.actor,
-                    author=author,
-                    text=text,
-                    posted_at=posted_at,
-                    now=self.clock(),
-                )
-                session.commit()
-                return Reply(messages.recorded(incident, event, self.settings.timezone))
-        except IncidentBotError as problem:
-            return Reply(messages.error(str(problem)))
+            self.deliverer.deliver_pending()
+        except Exception:
+            log.exception("Delivering chat work failed")
+        with self.session_factory() as session:
+            return outbox.pending_count(session, incident_id=incident_id) > 0
 
     # -- routing ---------------------------------------------------------------
 
@@ -166,6 +164,8 @@ class CommandHandler:
                 title=command.title,
                 severity=command.severity,
                 service=command.service,
+                description=command.description,
+                started_at=self._time(command.started_at, now),
                 actor=ctx.actor,
                 now=now,
             )
@@ -173,7 +173,7 @@ class CommandHandler:
             outbox.enqueue(session, incident=incident, work=Work.ANNOUNCE_DECLARED, now=now)
             session.commit()
         # The incident and its chat work are safe in the database; now tell the chat.
-        lagging = self._deliver(incident)
+        lagging = self.deliver(incident.id)
         with self.session_factory() as session:
             incident = session.merge(incident)
             session.refresh(incident)
@@ -199,7 +199,7 @@ class CommandHandler:
             self._enqueue_announcement(session, incident, event)
             session.commit()
             announcement = messages.change_announcement(incident, event, self.chat.mention)
-        lagging = self._deliver(incident)
+        lagging = self.deliver(incident.id)
         if ctx.channel_id == incident.channel_id and not lagging:
             return None  # the person sees the announcement in the channel itself
         return Reply(self._lag_note(messages.done(announcement.text), lagging))
@@ -231,6 +231,8 @@ class CommandHandler:
             incidents.refuse_if_closed(incident)
         now = self.clock()
         actor = ctx.actor
+        action = _permission_action(command, incident)
+        permissions.require(self.settings, incident=incident, actor=actor, action=action)
         common = _Common(incident=incident, actor=actor, now=now)
         match command:
             case SetStatus(status=status, at=at):
@@ -284,15 +286,6 @@ class CommandHandler:
 
     # -- chat work -------------------------------------------------------------
 
-    def _deliver(self, incident: Incident) -> bool:
-        """Send pending chat work now; True when some of this incident's work still waits."""
-        try:
-            self.deliverer.deliver_pending()
-        except Exception:
-            log.exception("Delivering chat work for %s failed", incident.reference)
-        with self.session_factory() as session:
-            return outbox.pending_count(session, incident_id=incident.id) > 0
-
     @staticmethod
     def _lag_note(message: Message, lagging: bool) -> Message:
         if not lagging:
@@ -302,3 +295,28 @@ class CommandHandler:
             "as soon as it is back."
         )
         return Message(text=message.text, lines=(*message.lines, note), tone="warning")
+
+
+def _permission_action(command: Command, incident: Incident) -> str:
+    """The name a permission rule uses for what `command` does to `incident`."""
+    match command:
+        case SetStatus(status=status):
+            to = incidents.parse_status(status)
+            if to == Status.INVESTIGATING and incident.status == Status.RESOLVED:
+                return "reopen"
+            return {Status.RESOLVED: "resolve", Status.CLOSED: "close"}.get(to, "status")
+        case Resolve():
+            return "resolve"
+        case Close():
+            return "close"
+        case Reopen():
+            return "reopen"
+        case SetSeverity():
+            return "sev"
+        case AssignRole():
+            return "role"
+        case SetMilestone(milestone=milestone):
+            return "ack" if milestone == "acknowledged" else milestone
+        case AddAction() | CompleteAction():
+            return "action"
+    return "note"

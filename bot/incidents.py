@@ -70,8 +70,13 @@ def declare(
     now: datetime,
     severity: str | None = None,
     service: str | None = None,
+    description: str | None = None,
+    started_at: datetime | None = None,
 ) -> Incident:
-    """Open a new incident with the next INC number and record the declaration."""
+    """Open a new incident with the next INC number and record the declaration.
+
+    `started_at` is when the impact began, if the declarer knows it.
+    """
     title = title.strip()
     if not title:
         raise UsageError("An incident needs a title: `declare [sevN] <title> [service:<name>]`.")
@@ -84,15 +89,19 @@ def declare(
     service = (service or "").strip() or None
     if service is not None and len(service) > SERVICE_MAX_LENGTH:
         raise UsageError(f"The service name is longer than {SERVICE_MAX_LENGTH} characters.")
+    if started_at is not None and started_at > now:
+        raise UsageError("The impact cannot start in the future.")
 
     incident = Incident(
         number=_next_number(session),
         title=title,
+        description=(description or "").strip(),
         summary="",
         severity=severity,
         service=service,
         status=Status.INVESTIGATING,
         declared_by=actor,
+        started_at=started_at,
         declared_at=now,
         updated_at=now,
     )
@@ -104,7 +113,12 @@ def declare(
         actor=actor,
         text=f"Declared {severity}: {title}",
         now=now,
-        data={"severity": severity, "service": service, "title": title},
+        data={
+            "severity": severity,
+            "service": service,
+            "title": title,
+            "started_at": started_at.isoformat() if started_at else None,
+        },
     )
     session.flush()
     return incident

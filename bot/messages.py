@@ -13,6 +13,7 @@ from bot.chat.port import Message, Table
 from bot.commands import Grammar
 from bot.config import Settings
 from bot.models import ActionItem, Incident, TimelineEvent
+from bot.permissions import NotAllowed
 
 Mention = Callable[[str], str]
 MILESTONES = ("started", "detected", "declared", "acknowledged", "mitigated", "resolved", "closed")
@@ -122,6 +123,11 @@ def recorded(incident: Incident, event: TimelineEvent, tz: tzinfo) -> Message:
     )
 
 
+def captured(incident: Incident, event: TimelineEvent) -> Message:
+    """The short threaded reply that tells people what went on the timeline."""
+    return Message(text=f"Added to the timeline of {incident.reference} (#{event.id}).")
+
+
 def timeline(
     incident: Incident, events: Sequence[TimelineEvent], tz: tzinfo, mention: Mention
 ) -> Message:
@@ -183,6 +189,15 @@ def help_message(grammar: Grammar, topic: str | None) -> Message:
             "with INC-n.",
         ),
     )
+
+
+def not_allowed(refusal: NotAllowed, mention: Mention) -> Message:
+    """Who may do what was refused, by name."""
+    who = " or ".join(
+        f"the {what} ({mention(holder)})" if holder else f"the {what} (nobody yet)"
+        for what, holder in refusal.allowed
+    )
+    return error(f"Only {who} may {refusal.action} {refusal.incident.reference}.")
 
 
 def error(text: str) -> Message:

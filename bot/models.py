@@ -109,7 +109,8 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(unique=True)
     title: Mapped[str] = mapped_column(String(500))
-    summary: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")  # the impact, as declared
+    summary: Mapped[str] = mapped_column(Text, default="")  # what resolved it
     severity: Mapped[str] = mapped_column(String(32))
     service: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -189,6 +190,8 @@ class TimelineEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    # Where a captured chat message came from (e.g. "C123/1712345.000100"), to follow its edits.
+    source_ref: Mapped[str | None] = mapped_column(String(300), index=True)
 
     incident: Mapped[Incident] = relationship(back_populates="events")
 
@@ -235,3 +238,12 @@ class OutboxItem(Base):
     failed_at: Mapped[datetime | None]
 
     incident: Mapped[Incident | None] = relationship()
+
+
+class ReceivedEvent(Base):
+    """Chat events already acted on, so a redelivered event changes nothing."""
+
+    __tablename__ = "received_events"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    received_at: Mapped[datetime]

@@ -20,6 +20,7 @@ class Work(StrEnum):
     ANNOUNCE_EVENT = "announce_event"  # post a timeline event in the incident channel
     REFRESH_SUMMARY = "refresh_summary"  # bring the pinned summary and topic up to date
     INVITE = "invite"  # bring people into the incident channel
+    CONFIRM_CAPTURE = "confirm_capture"  # reply in thread to a message put on the timeline
 
 
 def enqueue(

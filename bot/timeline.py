@@ -73,12 +73,13 @@ def record_chat_message(
     text: str,
     posted_at: datetime,
     now: datetime,
+    source_ref: str | None = None,
     reference: dict[str, Any] | None = None,
 ) -> TimelineEvent:
     """Put a chat message someone marked on the timeline, at its original post time."""
     if not text.strip():
         raise UsageError("That message is empty; there is nothing to put on the timeline.")
-    return record_event(
+    event = record_event(
         session,
         incident=incident,
         kind="chat_message",
@@ -88,6 +89,18 @@ def record_chat_message(
         occurred_at=posted_at,
         data={"author": author, **(reference or {})},
     )
+    event.source_ref = source_ref
+    return event
+
+
+def find_captured(session: Session, *, incident: Incident, source_ref: str) -> TimelineEvent | None:
+    """The live timeline entry made from the chat message at `source_ref`, if any."""
+    query = select(TimelineEvent).where(
+        TimelineEvent.incident_id == incident.id,
+        TimelineEvent.source_ref == source_ref,
+        TimelineEvent.deleted_at.is_(None),
+    )
+    return session.scalars(query).first()
 
 
 def _editable_note(session: Session, incident: Incident, event_id: int) -> TimelineEvent:

@@ -48,8 +48,11 @@ class RecordingChat:
     def update(self, channel_id: str, message_ref: str, message: Message) -> None:
         self._record("update", channel_id, message_ref, message.text)
 
-    def post(self, channel: str, message: Message) -> str:
-        self._record("post", channel, message.text)
+    def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
+        if thread_ref is None:
+            self._record("post", channel, message.text)
+        else:
+            self._record("post", channel, message.text, thread_ref)
         self.posts.append((channel, message))
         return f"{channel}:{len(self.posts)}"
 

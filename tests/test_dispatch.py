@@ -125,7 +125,12 @@ def test_declare_stores_the_incident_with_one_declared_event(alice, session_fact
     assert [(e.kind, e.actor, e.occurred_at, e.recorded_at) for e in recorded] == [
         ("declared", "alice", START, START)
     ]
-    assert recorded[0].data == {"severity": "SEV2", "service": "checkout", "title": TITLE}
+    assert recorded[0].data == {
+        "severity": "SEV2",
+        "service": "checkout",
+        "title": TITLE,
+        "started_at": None,
+    }
 
 
 def test_declare_sets_up_the_channel_then_announces(alice, chat):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.chat.port import Context
+from bot.capture import ChatMessage, MessageCapture
 from bot.config import Settings
 from bot.dispatch import CommandHandler
 from bot.models import (
@@ -275,16 +275,19 @@ def test_closing_twice_is_refused(declared, session_factory, command):
 def test_a_marked_chat_message_does_not_change_a_closed_incident(
     declared, handler, session_factory, clock
 ):
-    context = Context(actor="bob", channel_id=declared.channel_id)
-    posted = clock()
-    kept = handler.record_chat_message(context, author="carol", text="db is back", posted_at=posted)
+    capture = MessageCapture(handler)
+
+    def message(text: str) -> ChatMessage:
+        return ChatMessage(
+            channel_id=declared.channel_id, author="carol", text=text, posted_at=clock()
+        )
+
+    kept = capture.add(message("db is back"), actor="bob")
     assert kept.message.tone == "success"
     bring_to(declared, "closed")
     before = snapshot(session_factory)
 
-    reply = handler.record_chat_message(
-        context, author="carol", text="one more thing", posted_at=posted
-    )
+    reply = capture.add(message("one more thing"), actor="bob")
 
     assert_refused(reply, "INC-1 is closed; nothing can change it.")
     assert snapshot(session_factory) == before

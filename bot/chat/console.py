@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from bot.capture import ChatMessage, MessageCapture
 from bot.chat.port import Channel, Context, Message, Reply
 from bot.dispatch import CommandHandler
 from bot.when import Clock, utc_now
@@ -92,7 +93,7 @@ class ConsoleChat:
     def set_purpose(self, channel_id: str, purpose: str) -> None:
         self._channel(channel_id).purpose = purpose
 
-    def post(self, channel: str, message: Message) -> str:
+    def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
         target = self.find(channel) or self.add_channel(channel.lstrip("#"))
         target.history.append(ChatLine("incident-bot", message.text, self.clock()))
         reference = f"{target.id}:{len(target.history)}"
@@ -156,6 +157,7 @@ class ConsoleShell:
         incident_channels: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.handler = handler
+        self.capture = MessageCapture(handler)
         self.chat = chat
         self.user = user
         self.command = handler.settings.command_name
@@ -247,10 +249,10 @@ class ConsoleShell:
         if last is None:
             self._error("There is no message to pin yet: type one, then /pin.")
             return
-        reply = self.handler.record_chat_message(
-            self._context(), author=last.author, text=last.text, posted_at=last.posted_at
+        message = ChatMessage(
+            channel_id=channel.id, author=last.author, text=last.text, posted_at=last.posted_at
         )
-        self._reply(reply)
+        self._reply(self.capture.add(message, actor=self.user))
 
     def _error(self, text: str) -> None:
         self.chat.show(Message(text=text, tone="error"))

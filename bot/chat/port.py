@@ -73,8 +73,8 @@ class ChatPort(Protocol):
     def set_purpose(self, channel_id: str, purpose: str) -> None:
         """Set the channel's description."""
 
-    def post(self, channel: str, message: Message) -> str:
-        """Post to a channel (id or name); returns a reference to the posted message."""
+    def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
+        """Post to a channel (id or name), in a thread if given; returns the message's ref."""
 
     def update(self, channel_id: str, message_ref: str, message: Message) -> None:
         """Replace a posted message in place."""

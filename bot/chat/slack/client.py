@@ -127,12 +127,13 @@ class SlackChat:
             "conversations_setPurpose", channel=channel_id, purpose=_clip(purpose, PURPOSE_MAX)
         )
 
-    def post(self, channel: str, message: Message) -> str:
+    def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
         data = self._call(
             "chat_postMessage",
             channel=channel,
             text=slack_escape(message.text),
             blocks=render_blocks(message),
+            thread_ts=thread_ref,
             unfurl_links=False,
         )
         return str(data["ts"])
