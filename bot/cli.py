@@ -62,16 +62,14 @@ def main() -> None:
 
 @main.command()
 @user_option
-def run(user: str) -> None:
+@click.option("--host", default="0.0.0.0", show_default=True, help="HTTP mode: address to bind.")
+@click.option("--port", default=3000, show_default=True, help="HTTP mode: port to listen on.")
+def run(user: str, host: str, port: int) -> None:
     """Start the bot: Slack when credentials are set, else the terminal chat."""
     settings = _settings()
     if settings.slack_bot_token:
-        click.echo(
-            "error: SLACK_BOT_TOKEN is set, but this version has no Slack adapter yet; "
-            "unset it to use the terminal chat.",
-            err=True,
-        )
-        sys.exit(2)
+        _start_slack(settings, host, port)
+        return
     click.echo(
         "No Slack credentials (SLACK_BOT_TOKEN) configured: starting the terminal chat on "
         f"{_shown_url(settings.database_url)}."
@@ -84,6 +82,21 @@ def run(user: str) -> None:
 def shell(user: str) -> None:
     """The terminal chat: type /incident commands and chat lines."""
     _start_shell(_settings(), user)
+
+
+def _start_slack(settings: Settings, host: str, port: int) -> None:
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        click.echo(
+            "error: SLACK_SIGNING_SECRET is needed to serve HTTP; set it, or set "
+            "SLACK_APP_TOKEN to connect in Socket Mode.",
+            err=True,
+        )
+        sys.exit(2)
+    from bot.chat.slack import server  # Slack libraries load only when Slack is used
+
+    _configure_logging(settings, settings.log_file or None)
+    engine = _engine(settings)
+    server.run(settings, db.make_session_factory(engine), host, port)
 
 
 def _start_shell(settings: Settings, user: str) -> None:

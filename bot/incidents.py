@@ -61,6 +61,19 @@ def parse_status(value: str) -> Status:
         raise UsageError(f"Unknown status `{value}`. Use one of {names}.") from None
 
 
+def check_title(title: str, settings: Settings) -> str:
+    """The title, trimmed, if it is usable; else a UsageError saying why."""
+    title = title.strip()
+    if not title:
+        raise UsageError("An incident needs a title: `declare [sevN] <title> [service:<name>]`.")
+    if len(title) > settings.title_max_length:
+        raise UsageError(
+            f"The title is {len(title)} characters long; the limit is "
+            f"{settings.title_max_length}. Put the details in a note instead."
+        )
+    return title
+
+
 def declare(
     session: Session,
     *,
@@ -77,14 +90,7 @@ def declare(
 
     `started_at` is when the impact began, if the declarer knows it.
     """
-    title = title.strip()
-    if not title:
-        raise UsageError("An incident needs a title: `declare [sevN] <title> [service:<name>]`.")
-    if len(title) > settings.title_max_length:
-        raise UsageError(
-            f"The title is {len(title)} characters long; the limit is "
-            f"{settings.title_max_length}. Put the details in a note instead."
-        )
+    title = check_title(title, settings)
     severity = parse_severity(severity, settings) if severity else settings.default_severity
     service = (service or "").strip() or None
     if service is not None and len(service) > SERVICE_MAX_LENGTH:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
 
-from bot.chat.port import Message, Table
+from bot.chat.port import Action, Choice, Message, Table
 from bot.commands import Grammar
 from bot.config import Settings
-from bot.models import ActionItem, Incident, TimelineEvent
+from bot.incidents import TRANSITIONS
+from bot.models import ActionItem, Incident, Status, TimelineEvent
 from bot.permissions import NotAllowed
 
 Mention = Callable[[str], str]
@@ -74,7 +75,36 @@ def incident_summary(incident: Incident, settings: Settings, mention: Mention) -
         title=f"{incident.reference}: {incident.title}",
         fields=tuple(fields),
         lines=(("Action items:", *lines) if lines else ()),
+        actions=summary_actions(incident, settings),
     )
+
+
+def summary_actions(incident: Incident, settings: Settings) -> tuple[Action, ...]:
+    """What can be done next, as buttons; each runs an ordinary command."""
+    ref = incident.reference
+    status = Status(incident.status)
+    if status == Status.CLOSED:
+        return ()
+    if status == Status.RESOLVED:
+        return (Action("Reopen", f"reopen {ref}"), Action("Close", f"close {ref}", style="danger"))
+    actions = []
+    if "commander" in settings.roles and "commander" not in incident.current_roles():
+        actions.append(Action("Take commander", f"role {ref} commander @me", style="primary"))
+    for next_status in TRANSITIONS[status]:
+        if next_status != Status.RESOLVED:
+            actions.append(Action(next_status.capitalize(), f"status {ref} {next_status}"))
+    severities = tuple(
+        Choice(f"{level.name}: {level.description}", f"sev {ref} {level.name}")
+        for level in settings.severities
+        if level.name != incident.severity
+    )
+    actions += [
+        Action("Change severity", choices=severities),
+        Action("Add note…", f"note {ref}", asks="text"),
+        Action("Assign role…", f"role {ref}", asks="person"),
+        Action("Resolve…", f"resolve {ref}", asks="text", style="primary"),
+    ]
+    return tuple(actions)
 
 
 def durations(incident: Incident) -> list[tuple[str, str]]:

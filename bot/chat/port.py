@@ -19,6 +19,27 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Choice:
+    label: str
+    command: str
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button or menu that runs a command, so nobody has to remember its syntax.
+
+    `asks` says what the chat must ask for first: free text added to the end of
+    the command, or a role and a person.
+    """
+
+    label: str
+    command: str = ""
+    asks: Literal["nothing", "text", "person"] = "nothing"
+    choices: tuple[Choice, ...] = ()
+    style: Literal["default", "primary", "danger"] = "default"
+
+
+@dataclass(frozen=True)
 class Message:
     """A chat message: a one-line `text` plus optional structure for richer chats."""
 
@@ -28,6 +49,7 @@ class Message:
     lines: tuple[str, ...] = ()
     table: Table | None = None
     tone: Tone = "info"
+    actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)

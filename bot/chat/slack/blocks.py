@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.chat.port import Message
+from bot.chat.port import Action, Message
 
 SECTION_TEXT_MAX = 3000
 FIELD_TEXT_MAX = 2000
 FIELDS_PER_SECTION = 10
 BLOCKS_MAX = 50
+ACTIONS_MAX = 25
+OPTIONS_MAX = 100
+OPTION_TEXT_MAX = 75
+# How a button's action id says what to do with its command.
+ACTION_KINDS = {"nothing": "run", "text": "ask_text", "person": "ask_person"}
 _ESCAPED_REFERENCE = re.compile(r"&lt;([@#][UWC][A-Z0-9]+(?:\|[^&<>]*)?)&gt;")
 
 Block = dict[str, Any]
@@ -46,10 +51,49 @@ def render_blocks(message: Message) -> list[Block]:
         blocks += _table_sections(message.table.columns, message.table.rows)
     if message.lines:
         blocks.append(_section("\n".join(slack_escape(line) for line in message.lines)))
-    if len(blocks) > BLOCKS_MAX:
-        hidden = len(blocks) - BLOCKS_MAX + 1
-        blocks = [*blocks[: BLOCKS_MAX - 1], _section(f"_{hidden} more sections not shown._")]
+    limit = BLOCKS_MAX - (1 if message.actions else 0)
+    if len(blocks) > limit:
+        hidden = len(blocks) - limit + 1
+        blocks = [*blocks[: limit - 1], _section(f"_{hidden} more sections not shown._")]
+    if message.actions:
+        blocks.append(_actions_block(message.actions))
     return blocks
+
+
+def _actions_block(actions: tuple[Action, ...]) -> Block:
+    """Buttons and menus whose value is the command to run (action ids say how)."""
+    elements: list[Block] = []
+    for index, action in enumerate(actions[:ACTIONS_MAX]):
+        if action.choices:
+            elements.append(
+                {
+                    "type": "static_select",
+                    "action_id": f"choose:{index}",
+                    "placeholder": _plain(action.label),
+                    "options": [
+                        {
+                            "text": _plain(_clip(choice.label, OPTION_TEXT_MAX)),
+                            "value": choice.command,
+                        }
+                        for choice in action.choices[:OPTIONS_MAX]
+                    ],
+                }
+            )
+            continue
+        button: Block = {
+            "type": "button",
+            "action_id": f"{ACTION_KINDS[action.asks]}:{index}",
+            "text": _plain(action.label),
+            "value": action.command,
+        }
+        if action.style != "default":
+            button["style"] = action.style
+        elements.append(button)
+    return {"type": "actions", "block_id": "incident_actions", "elements": elements}
+
+
+def _plain(text: str) -> Block:
+    return {"type": "plain_text", "text": text, "emoji": True}
 
 
 def _table_sections(columns: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[Block]:

@@ -72,11 +72,17 @@ class SlackChat:
 
     @property
     def bot_user_id(self) -> str:
+        """The bot's own user id (asked of Slack once)."""
         if self._bot_user_id is None:
-            self._bot_user_id = str(self._call("auth_test")["user_id"])
+            self._bot_user_id = str(self.call("auth_test")["user_id"])
         return self._bot_user_id
 
-    def _call(self, method: str, **args: Any) -> dict[str, Any]:
+    @property
+    def known_bot_user_id(self) -> str | None:
+        """The bot's user id if Slack has told it yet; never waits on Slack."""
+        return self._bot_user_id
+
+    def call(self, method: str, **args: Any) -> dict[str, Any]:
         """Call a Web API method; turn Slack's failures into the port's two kinds."""
         try:
             response = getattr(self.client, method)(**args)
@@ -96,7 +102,7 @@ class SlackChat:
         candidate = name
         for attempt in range(2, NAME_TAKEN_SUFFIXES + 2):
             try:
-                data = self._call(
+                data = self.call(
                     "conversations_create", name=candidate, is_private=self.private_channels
                 )
             except ChatRejected as error:
@@ -115,20 +121,20 @@ class SlackChat:
             if user == self.bot_user_id:
                 continue
             try:
-                self._call("conversations_invite", channel=channel_id, users=user)
+                self.call("conversations_invite", channel=channel_id, users=user)
             except ChatRejected as error:
                 log.warning("Could not invite %s to %s: %s", user, channel_id, error)
 
     def set_topic(self, channel_id: str, topic: str) -> None:
-        self._call("conversations_setTopic", channel=channel_id, topic=_clip(topic, TOPIC_MAX))
+        self.call("conversations_setTopic", channel=channel_id, topic=_clip(topic, TOPIC_MAX))
 
     def set_purpose(self, channel_id: str, purpose: str) -> None:
-        self._call(
+        self.call(
             "conversations_setPurpose", channel=channel_id, purpose=_clip(purpose, PURPOSE_MAX)
         )
 
     def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
-        data = self._call(
+        data = self.call(
             "chat_postMessage",
             channel=channel,
             text=slack_escape(message.text),
@@ -139,7 +145,7 @@ class SlackChat:
         return str(data["ts"])
 
     def update(self, channel_id: str, message_ref: str, message: Message) -> None:
-        self._call(
+        self.call(
             "chat_update",
             channel=channel_id,
             ts=message_ref,
@@ -148,7 +154,7 @@ class SlackChat:
         )
 
     def pin(self, channel_id: str, message_ref: str) -> None:
-        self._call("pins_add", channel=channel_id, timestamp=message_ref)
+        self.call("pins_add", channel=channel_id, timestamp=message_ref)
 
     def mention(self, user: str) -> str:
         return f"<@{user}>"

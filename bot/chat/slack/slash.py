@@ -1,0 +1,32 @@
+"""The `/incident` slash command: ack at once, run the command, answer privately."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.chat.port import Context
+from bot.chat.slack.blocks import render_blocks, slack_escape
+from bot.chat.slack.forms import open_declare_form
+
+if TYPE_CHECKING:
+    from bot.chat.slack.app import SlackServices
+
+
+def register(app: App, services: SlackServices) -> None:
+    @app.command(services.settings.command_name)
+    def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()
+        text = str(command.get("text") or "").strip()
+        user, channel = command["user_id"], command["channel_id"]
+        if text.lower() in ("", "declare"):
+            open_declare_form(services, trigger_id=command["trigger_id"], channel=channel)
+            return
+        reply = services.handler.handle(text, Context(actor=user, channel_id=channel))
+        if reply is not None:
+            respond(
+                text=slack_escape(reply.message.text),
+                blocks=render_blocks(reply.message),
+                response_type="ephemeral",
+            )
