@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import actions, incidents, messages, outbox, permissions, roles, timeline
 from bot.chat.port import Channel, ChatPort, Context, Message, Reply
-from bot.commands import (
+from bot.command_types import (
     ME,
     AddAction,
     AddNote,
@@ -25,7 +25,6 @@ from bot.commands import (
     Declare,
     DeleteNote,
     EditNote,
-    Grammar,
     Help,
     ListOpen,
     Reopen,
@@ -37,6 +36,7 @@ from bot.commands import (
     ShowTimeline,
     Targeted,
 )
+from bot.commands import Grammar
 from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.errors import IncidentBotError, UsageError
@@ -145,14 +145,6 @@ class CommandHandler:
         open_incidents = incidents.list_open(session)
         raise UsageError(messages.needs_incident(self.grammar, text, open_incidents))
 
-    def _incident_of_channel(self, session: Session, ctx: Context) -> Incident:
-        incident = (
-            incidents.incident_for_channel(session, ctx.channel_id) if ctx.channel_id else None
-        )
-        if incident is None:
-            raise UsageError("Only messages in an incident's channel can go on a timeline.")
-        return incident
-
     # -- declaring ---------------------------------------------------------------
 
     def _declare(self, command: Declare, ctx: Context) -> Reply:
@@ -175,8 +167,7 @@ class CommandHandler:
         # The incident and its chat work are safe in the database; now tell the chat.
         lagging = self.deliver(incident.id)
         with self.session_factory() as session:
-            incident = session.merge(incident)
-            session.refresh(incident)
+            incident = session.get_one(Incident, incident.id)
         channel = (
             Channel(id=incident.channel_id, name=incident.channel_name or incident.channel_id)
             if incident.channel_id

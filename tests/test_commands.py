@@ -8,9 +8,8 @@ from datetime import date
 
 import pytest
 
-from bot.commands import (
+from bot.command_types import (
     ME,
-    SPECS,
     AddAction,
     AddNote,
     AssignRole,
@@ -19,7 +18,6 @@ from bot.commands import (
     Declare,
     DeleteNote,
     EditNote,
-    Grammar,
     Help,
     ListOpen,
     Reopen,
@@ -29,8 +27,8 @@ from bot.commands import (
     SetStatus,
     Show,
     ShowTimeline,
-    parse_mention,
 )
+from bot.commands import SPECS, Grammar, parse_mention
 from bot.errors import UsageError
 
 GRAMMAR = Grammar("/incident", ["SEV1", "SEV2", "SEV3", "SEV4"])

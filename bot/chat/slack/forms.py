@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App
 
 from bot.chat.port import Context
-from bot.commands import AddNote, AssignRole, Command, Declare, Resolve
+from bot.command_types import (
+    AddNote,
+    AssignRole,
+    Command,
+    Declare,
+    Resolve,
+)
 from bot.errors import UsageError
 from bot.incidents import check_title
 
