@@ -21,6 +21,7 @@ from bot.outbox import Work
 from bot.when import Clock, utc_now
 
 log = logging.getLogger(__name__)
+LOCK_WAIT_SECONDS = 10
 
 
 class Deliverer:
@@ -42,8 +43,21 @@ class Deliverer:
         self._stop = threading.Event()
 
     def deliver_pending(self) -> int:
-        """Send what is pending; returns how many items still wait."""
-        with self._lock, self.session_factory() as session:
+        """Send what is pending; returns how many items still wait.
+
+        One delivery runs at a time, to keep the order; a caller that cannot get
+        its turn soon leaves the work to the delivery under way.
+        """
+        if not self._lock.acquire(timeout=LOCK_WAIT_SECONDS):
+            with self.session_factory() as session:
+                return outbox.pending_count(session)
+        try:
+            return self._deliver_all()
+        finally:
+            self._lock.release()
+
+    def _deliver_all(self) -> int:
+        with self.session_factory() as session:
             items = outbox.pending(session)
             last_refresh = {
                 item.incident_id: item.id for item in items if item.kind == Work.REFRESH_SUMMARY

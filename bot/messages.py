@@ -67,6 +67,9 @@ def incident_summary(incident: Incident, settings: Settings, mention: Mention) -
         if getattr(incident, f"{name}_at") is not None
     ]
     fields += durations(incident)
+    if incident.events:
+        last = incident.events[-1]
+        fields.append(("Last update", f"{format_time(last.recorded_at, tz)} {last.text}"))
     if incident.summary:
         fields.append(("Summary", incident.summary))
     lines = tuple(action_line(item, mention) for item in incident.action_items)
@@ -244,6 +247,8 @@ def needs_incident(grammar: Grammar, text: str, open_incidents: Sequence[Inciden
     reference = open_incidents[0].reference if len(open_incidents) == 1 else "INC-<n>"
     example = f"{grammar.command_name} {verb} {reference} {rest}".rstrip()
     hint = f"This is not an incident channel, so name the incident: `{example}`."
+    if len(open_incidents) == 1 and open_incidents[0].channel_name:
+        hint += f" Or type it in #{open_incidents[0].channel_name}."
     if len(open_incidents) > 1:
         hint += " Open: " + ", ".join(f"{i.reference} ({i.title})" for i in open_incidents) + "."
     elif not open_incidents:

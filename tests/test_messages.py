@@ -61,3 +61,23 @@ def test_every_offered_button_runs_as_a_command(alice, session_factory, settings
     assert buttons
     for command in buttons:
         assert type(handler.grammar.parse(command)).__name__ in {"AssignRole", "SetStatus"}
+
+
+def test_outside_its_channel_the_hint_names_the_incident_and_its_channel(alice, bob):
+    alice.says("declare sev2 Checkout API returns 500s")
+
+    reply = bob.says("note rolled back")
+
+    assert reply.message.text == (
+        "This is not an incident channel, so name the incident: "
+        "`/incident note INC-1 rolled back`. Or type it in #inc-1-checkout-api-returns-500s."
+    )
+
+
+def test_the_summary_shows_the_last_update(alice, session_factory, settings):
+    alice.says("declare sev2 Checkout API returns 500s")
+    alice.says("status identified")
+    fields = dict(summary_of(session_factory, settings).fields)
+    assert fields["Last update"] == (
+        "2026-11-25 14:00 Status changed from investigating to identified"
+    )
