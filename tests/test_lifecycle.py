@@ -7,22 +7,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.capture import ChatMessage, MessageCapture
 from bot.config import Settings
 from bot.dispatch import CommandHandler
 from bot.models import (
     ActionItem,
-    Base,
-    Incident,
     Status,
-    TimelineEvent,
 )
 from tests.chat_double import RecordingChat
 from tests.conftest import START, FakeClock, Person
-
-Factory = sessionmaker[Session]
+from tests.db_reads import Factory, assert_error, at, events, incident, snapshot
 
 # How to bring a freshly declared incident to each status.
 REACH = {
@@ -41,43 +36,6 @@ LEGAL = {
     "closed": [],
 }
 STATUSES = list(LEGAL)
-
-
-def at(hour: int, minute: int = 0, day: int = 25) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
-
-
-def incident(session_factory: Factory) -> Incident:
-    with session_factory() as session:
-        found = session.scalar(select(Incident).where(Incident.number == 1))
-        assert found is not None
-        return found
-
-
-def events(session_factory: Factory) -> list[TimelineEvent]:
-    with session_factory() as session:
-        return list(session.scalars(select(TimelineEvent).order_by(TimelineEvent.id)))
-
-
-def snapshot(session_factory: Factory) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table, to show that a refused command changed nothing."""
-    with session_factory() as session:
-        return {
-            table.name: [
-                tuple(row)
-                for row in session.execute(select(table).order_by(*table.primary_key.columns))
-            ]
-            for table in Base.metadata.sorted_tables
-        }
-
-
-def assert_refused(reply, *fragments: str) -> None:
-    assert reply is not None
-    assert reply.message.tone == "error", reply.message
-    assert "\n" not in reply.message.text
-    assert "Traceback" not in reply.message.text
-    for fragment in fragments:
-        assert fragment in reply.message.text, reply.message.text
 
 
 def bring_to(person: Person, status: str) -> None:
@@ -128,7 +86,7 @@ def test_illegal_transitions_are_refused_listing_the_legal_ones(
 
     reply = declared.says(f"status {to}")
 
-    assert_refused(
+    assert_error(
         reply,
         f"INC-1 cannot go from {start} to {to}.",
         f"From {start}: {', '.join(LEGAL[start])}.",
@@ -142,7 +100,7 @@ def test_moving_to_the_same_status_is_refused(declared, session_factory, status)
     bring_to(declared, status)
     before = snapshot(session_factory)
 
-    assert_refused(declared.says(f"status {status}"), f"INC-1 is already {status}.")
+    assert_error(declared.says(f"status {status}"), f"INC-1 is already {status}.")
     assert snapshot(session_factory) == before
 
 
@@ -156,7 +114,7 @@ def test_closing_before_resolving_is_refused_with_a_hint(
 
     reply = declared.says(command)
 
-    assert_refused(reply, f"INC-1 is {status}; resolve it before closing (`resolve <summary>`).")
+    assert_error(reply, f"INC-1 is {status}; resolve it before closing (`resolve <summary>`).")
     assert snapshot(session_factory) == before
 
 
@@ -219,7 +177,7 @@ def test_reopen_is_refused_unless_resolved(declared, session_factory, status):
 
     reply = declared.says("reopen")
 
-    assert_refused(reply, f"INC-1 is {status}; only a resolved incident can be reopened.")
+    assert_error(reply, f"INC-1 is {status}; only a resolved incident can be reopened.")
     assert snapshot(session_factory) == before
 
 
@@ -258,7 +216,7 @@ def test_nothing_changes_a_closed_incident(declared, session_factory, chat, cloc
 
     reply = declared.says(command.format(note=note))
 
-    assert_refused(reply, "INC-1 is closed; nothing can change it.")
+    assert_error(reply, "INC-1 is closed; nothing can change it.")
     assert snapshot(session_factory) == before
     assert len(chat.calls) == calls
 
@@ -268,7 +226,7 @@ def test_closing_twice_is_refused(declared, session_factory, command):
     bring_to(declared, "closed")
     before = snapshot(session_factory)
 
-    assert_refused(declared.says(command), "INC-1 is closed; nothing can change it.")
+    assert_error(declared.says(command), "INC-1 is closed; nothing can change it.")
     assert snapshot(session_factory) == before
 
 
@@ -289,7 +247,7 @@ def test_a_marked_chat_message_does_not_change_a_closed_incident(
 
     reply = capture.add(message("one more thing"), actor="bob")
 
-    assert_refused(reply, "INC-1 is closed; nothing can change it.")
+    assert_error(reply, "INC-1 is closed; nothing can change it.")
     assert snapshot(session_factory) == before
 
 
@@ -380,7 +338,7 @@ def test_no_milestone_after_the_resolution(declared, session_factory, clock):
     declared.says("status resolved --at 14:10")
     before = snapshot(session_factory)
 
-    assert_refused(declared.says("detected --at 14:15"), "Detected cannot be after the resolution.")
+    assert_error(declared.says("detected --at 14:15"), "Detected cannot be after the resolution.")
     assert snapshot(session_factory) == before
 
 
@@ -388,7 +346,7 @@ def test_severity_of_a_resolved_incident_needs_a_reopen(declared, session_factor
     declared.says("resolve")
     before = snapshot(session_factory)
 
-    assert_refused(declared.says("sev 1"), "INC-1 is resolved; reopen it to change its severity.")
+    assert_error(declared.says("sev 1"), "INC-1 is resolved; reopen it to change its severity.")
     assert snapshot(session_factory) == before
 
 
@@ -441,14 +399,14 @@ def test_a_backdated_note_sorts_by_when_it_happened(declared, session_factory, c
 def test_a_time_in_the_future_is_refused(declared, session_factory, command):
     before = snapshot(session_factory)
 
-    assert_refused(declared.says(command), "is in the future.")
+    assert_error(declared.says(command), "is in the future.")
     assert snapshot(session_factory) == before
 
 
 def test_a_future_bare_time_suggests_giving_the_date(declared):
     reply = declared.says("note --at 23:30 Late last night")
 
-    assert_refused(
+    assert_error(
         reply,
         "`23:30` (2026-11-25 23:30) is in the future.",
         "For an earlier day, give the date: `--at YYYY-MM-DD HH:MM`.",
@@ -489,7 +447,7 @@ def test_a_bare_time_past_now_in_the_configured_zone_is_future(berlin, session_f
     before = snapshot(session_factory)
 
     # 14:30 UTC has passed... but 15:30 Berlin has not.
-    assert_refused(berlin.says("note --at 15:30 Not yet"), "`15:30` (2026-11-25 15:30)")
+    assert_error(berlin.says("note --at 15:30 Not yet"), "`15:30` (2026-11-25 15:30)")
     assert snapshot(session_factory) == before
 
 

@@ -14,7 +14,7 @@ from bot import inbox
 from bot.capture import MessageCapture
 from bot.chat.port import Reply
 from bot.chat.slack import buttons, capture_events, forms, slash
-from bot.chat.slack.blocks import render_blocks, slack_escape
+from bot.chat.slack.blocks import payload
 from bot.chat.slack.client import SlackChat
 from bot.config import Settings
 from bot.dispatch import CommandHandler
@@ -45,18 +45,15 @@ class SlackServices:
         """Answer one person privately: ephemeral in the channel, else a direct message."""
         if reply is None:
             return
-        text = slack_escape(reply.message.text)
-        blocks = render_blocks(reply.message)
+        message = payload(reply.message)
         try:
             if channel:
-                self.chat.client.chat_postEphemeral(
-                    channel=channel, user=user, text=text, blocks=blocks
-                )
+                self.chat.client.chat_postEphemeral(channel=channel, user=user, **message)
                 return
         except Exception as error:  # not a member there: fall back to a direct message
             log.info("Ephemeral answer to %s in %s failed (%s); sending a DM", user, channel, error)
         try:
-            self.chat.client.chat_postMessage(channel=user, text=text, blocks=blocks)
+            self.chat.client.chat_postMessage(channel=user, **message)
         except Exception:
             log.exception("Could not answer %s", user)
 

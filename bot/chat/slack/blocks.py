@@ -35,6 +35,11 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def payload(message: Message) -> dict[str, Any]:
+    """The `text` (notifications, screen readers) and `blocks` arguments of a Slack message."""
+    return {"text": slack_escape(message.text), "blocks": render_blocks(message)}
+
+
 def render_blocks(message: Message) -> list[Block]:
     """Title, fields, table rows and lines as sections; never more than Slack accepts."""
     blocks: list[Block] = [_section(f"*{slack_escape(message.title or message.text)}*")]

@@ -21,7 +21,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.chat.port import Channel, ChatRejected, ChatUnavailable, Message
-from bot.chat.slack.blocks import render_blocks, slack_escape
+from bot.chat.slack.blocks import payload
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,7 @@ class SlackChat:
         data = self.call(
             "chat_postMessage",
             channel=channel,
-            text=slack_escape(message.text),
-            blocks=render_blocks(message),
+            **payload(message),
             thread_ts=thread_ref,
             unfurl_links=False,
         )
@@ -149,8 +148,7 @@ class SlackChat:
             "chat_update",
             channel=channel_id,
             ts=message_ref,
-            text=slack_escape(message.text),
-            blocks=render_blocks(message),
+            **payload(message),
         )
 
     def pin(self, channel_id: str, message_ref: str) -> None:

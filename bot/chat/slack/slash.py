@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App, Respond
 
 from bot.chat.port import Context
-from bot.chat.slack.blocks import render_blocks, slack_escape
+from bot.chat.slack.blocks import payload
 from bot.chat.slack.forms import open_declare_form
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ def register(app: App, services: SlackServices) -> None:
         reply = services.handler.handle(text, Context(actor=user, channel_id=channel))
         if reply is not None:
             respond(
-                text=slack_escape(reply.message.text),
-                blocks=render_blocks(reply.message),
+                **payload(reply.message),
                 response_type="ephemeral",
             )
