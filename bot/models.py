@@ -247,3 +247,89 @@ class ReceivedEvent(Base):
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     received_at: Mapped[datetime]
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING_APPROVAL = "waiting_approval"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"
+
+
+class RunbookRun(Base):
+    """One run of a runbook for an incident; parameters are stored with secrets masked."""
+
+    __tablename__ = "runbook_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    runbook: Mapped[str] = mapped_column(String(200))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(32), default=RunStatus.PENDING)
+    # Set for automatic starts, so one trigger can never start a second run.
+    trigger_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    incident: Mapped[Incident] = relationship()
+    steps: Mapped[list[RunbookStepRun]] = relationship(
+        back_populates="run", order_by="RunbookStepRun.position"
+    )
+
+
+class RunbookStepRun(Base):
+    """One step of a run: its state, attempts, output (capped) and who approved it."""
+
+    __tablename__ = "runbook_step_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("runbook_runs.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32), default=RunStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    output: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    run: Mapped[RunbookRun] = relationship(back_populates="steps")
+
+
+class PostmortemStatus(StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    REVIEWED = "reviewed"
+    PUBLISHED = "published"
+
+
+class Postmortem(Base):
+    """The review of one incident: its own status, owner and due date."""
+
+    __tablename__ = "postmortems"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(32), default=PostmortemStatus.DRAFT)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    incident: Mapped[Incident] = relationship()
