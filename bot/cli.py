@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine, select
 
 from bot import db
@@ -18,6 +21,7 @@ from bot.config import Settings, load_settings
 from bot.dispatch import CommandHandler
 from bot.errors import ConfigError
 from bot.models import Incident
+from bot.runbooks.discovery import discover
 
 SHELL_LOG_FILE = "incident-bot.log"
 
@@ -162,3 +166,158 @@ def downgrade(revision: str) -> None:
 def current() -> None:
     """Print the schema revision the database is at."""
     _with_engine(lambda engine: click.echo(db.current_revision(engine) or "empty database"))
+
+
+@main.group(name="runbooks")
+def runbooks_group() -> None:
+    """Runbooks: list them, check their files (reading a runbook never runs it)."""
+
+
+dir_option = click.option(
+    "--dir",
+    "dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to load runbooks from (repeatable). Default: RUNBOOK_DIRS.",
+)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@runbooks_group.command(name="list")
+@dir_option
+def list_runbooks(dirs: tuple[Path, ...]) -> None:
+    """The runbooks found: name, summary, parameters, triggers, file."""
+    catalog = discover(dirs or _settings().runbook_dirs)
+    table = Table("Name", "Summary", "Parameters", "Triggers", "File")
+    for spec in catalog.runbooks.values():
+        table.add_row(
+            spec.name,
+            spec.summary,
+            "\n".join(param.describe() for param in spec.params),
+            "\n".join(trigger.describe() for trigger in spec.triggers),
+            f"{spec.path}:{spec.line}",
+        )
+    if catalog.runbooks:
+        Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
+    else:
+        click.echo("No runbooks found.")
+    if catalog.problems:
+        click.echo(
+            f"{_plural(len(catalog.problems), 'problem')} in runbook files: "
+            "`incident-bot runbooks check` lists them."
+        )
+
+
+@runbooks_group.command()
+@dir_option
+def check(dirs: tuple[Path, ...]) -> None:
+    """Validate every runbook file without running it; exit 1 if any has a problem."""
+    catalog = discover(dirs or _settings().runbook_dirs)
+    for problem in catalog.problems:
+        click.echo(str(problem))
+    click.echo(
+        f"{_plural(len(catalog.runbooks), 'runbook')} OK, "
+        f"{_plural(len(catalog.problems), 'problem')}"
+    )
+    sys.exit(1 if catalog.problems else 0)
+
+
+class PostmortemGroup(click.Group):
+    """`postmortem INC-12 ...` means `postmortem generate INC-12 ...`; other words are commands."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and re.match(r"^INC-\d+$", args[0], re.IGNORECASE):
+            generate = self.get_command(ctx, "generate")
+            if generate is not None:
+                return "generate", generate, args
+        return super().resolve_command(ctx, args)
+
+
+@main.group(name="postmortem", cls=PostmortemGroup)
+def postmortem_group() -> None:
+    """Postmortem drafts: `postmortem INC-n` writes one, `lint FILE` checks one for blame."""
+
+
+@postmortem_group.command(name="lint")
+@click.argument("file", type=click.Path())
+@click.option("--language", default="en", show_default=True, help="Rules language.")
+def postmortem_lint(file: str, language: str) -> None:
+    """Flag blaming and hindsight phrases in FILE; exit 1 when there are any."""
+    from bot import blameless
+    from bot.errors import UsageError
+
+    try:
+        with open(file, encoding="utf-8", errors="replace") as draft:
+            findings = blameless.lint(draft.read(), language=language)
+    except OSError as problem:
+        click.echo(f"error: cannot read {file}: {problem.strerror or problem}", err=True)
+        sys.exit(2)
+    except (UsageError, ConfigError) as problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    if findings:
+        click.echo(blameless.format_findings(findings))
+        sys.exit(1)
+    click.echo("No blaming or hindsight language found.")
+
+
+@postmortem_group.command(name="generate")
+@click.argument("reference", metavar="INC-n")
+@click.option(
+    "--format",
+    "fmt",
+    metavar="md|html",
+    help="Markdown or a standalone HTML page. Default: html for an -o file ending in "
+    ".html, else md.",
+)
+@click.option(
+    "--template",
+    default="postmortem",
+    show_default=True,
+    help="postmortem, executive, or a template of yours (POSTMORTEM_TEMPLATES_DIR).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the draft to this file (and print its path) instead of standard output.",
+)
+def postmortem_generate(
+    reference: str, fmt: str | None, template: str, output: Path | None
+) -> None:
+    """Draft the postmortem of INC-n (`postmortem INC-n` is short for this)."""
+    from bot import postmortem
+    from bot.errors import IncidentBotError
+    from bot.incidents import get_incident
+    from bot.when import utc_now
+
+    settings = _settings()
+    if fmt is None:
+        fmt = "html" if output is not None and output.suffix.lower() in (".html", ".htm") else "md"
+    engine = _engine(settings)
+    try:
+        with db.make_session_factory(engine)() as session:
+            incident = get_incident(session, reference)
+            result = postmortem.draft(
+                session, incident, settings, now=utc_now(), template=template, fmt=fmt
+            )
+            session.commit()
+    except IncidentBotError as problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    finally:
+        engine.dispose()
+    if output is None:
+        click.echo(result.content, nl=False)
+        return
+    try:
+        output.write_text(result.content, encoding="utf-8")
+    except OSError as problem:
+        click.echo(f"error: cannot write {output}: {problem.strerror or problem}", err=True)
+        sys.exit(2)
+    click.echo(str(output))

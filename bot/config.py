@@ -147,6 +147,10 @@ def _parse_reaction(value: str) -> str:
     return name
 
 
+def _parse_folders(value: str) -> tuple[Path, ...]:
+    return tuple(Path(part.strip()) for part in value.split(":") if part.strip())
+
+
 def _parse_log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -207,6 +211,14 @@ SETTINGS: dict[str, Setting] = {
         "Longest incident title accepted, in characters.",
         _parse_positive_int,
         "a whole number of at least 1",
+    ),
+    "runbook_dirs": Setting(
+        "RUNBOOK_DIRS",
+        "runbooks",
+        "Folders to load runbooks from, separated by `:` (relative paths are relative to "
+        "the working directory).",
+        _parse_folders,
+        "folder paths separated by ':'",
     ),
     "announce_channel": Setting(
         "INCIDENT_ANNOUNCE_CHANNEL",
@@ -290,6 +302,28 @@ SETTINGS: dict[str, Setting] = {
         _parse_flag,
         "true or false",
     ),
+    "postmortem_templates_dir": Setting(
+        "POSTMORTEM_TEMPLATES_DIR",
+        "",
+        "Folder of your own postmortem templates (`<name>.md.j2`); they win over the built-in "
+        "ones of the same name. Empty: only the built-in `templates/`.",
+        _parse_text,
+        "a folder path",
+    ),
+    "postmortem_due_business_days": Setting(
+        "POSTMORTEM_DUE_BUSINESS_DAYS",
+        "5",
+        "A new postmortem is due this many business days (Monday to Friday) after the resolution.",
+        _parse_positive_int,
+        "a whole number of at least 1",
+    ),
+    "postmortem_auto_on_resolve": Setting(
+        "POSTMORTEM_AUTO_ON_RESOLVE",
+        "false",
+        "Draft the postmortem automatically when an incident is resolved.",
+        _parse_flag,
+        "true or false",
+    ),
 }
 
 
@@ -308,6 +342,7 @@ class Settings:
         default_factory=lambda: _parse_permissions(DEFAULT_PERMISSIONS)
     )
     title_max_length: int = 150
+    runbook_dirs: tuple[Path, ...] = (Path("runbooks"),)
     announce_channel: str = "incidents"
     command_name: str = "/incident"
     log_level: str = "INFO"
@@ -319,6 +354,9 @@ class Settings:
     slack_private_channels: bool = False
     timeline_reaction: str = "pushpin"
     capture_all_messages: bool = False
+    postmortem_templates_dir: str = ""
+    postmortem_due_business_days: int = 5
+    postmortem_auto_on_resolve: bool = False
 
     def __post_init__(self) -> None:
         names = [level.name for level in self.severities]

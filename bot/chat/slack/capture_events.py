@@ -51,11 +51,19 @@ def register(app: App, services: SlackServices) -> None:
             permalink.get("permalink"),
         )
 
+    def is_this_bot(user: str | None) -> bool:
+        try:
+            return bool(user) and user == chat.bot_user_id
+        except (ChatUnavailable, ChatRejected):
+            return False
+
     @app.event("reaction_added")
     def on_reaction_added(event: dict[str, Any], body: dict[str, Any]) -> None:
         item = event.get("item", {})
         if event.get("reaction") != settings.timeline_reaction or item.get("type") != "message":
             return
+        if is_this_bot(event.get("item_user")):
+            return  # its own posts say what the timeline already holds
         channel, ts = item["channel"], item["ts"]
         text, author, permalink = fetch(channel, ts)
         message = ChatMessage(
