@@ -130,7 +130,7 @@ def main() -> None:
     print("where the time goes:")
     template = _environment(None).get_template("postmortem.md.j2")
     body = timed("  template", lambda: template.render(context))
-    timed("  blameless lint", lambda: _lint(body, context["notes"]))
+    timed("  blameless lint", lambda: _lint(body))
     timed("  markdown-it", lambda: _MARKDOWN.render(body))
 
 

@@ -61,6 +61,7 @@ class _Rule:
     patterns: tuple[re.Pattern[str], ...]
     why: str
     suggestion: str
+    keywords: tuple[str, ...]
     action_items_only: bool
     exceptions: tuple[re.Pattern[str], ...]
 
@@ -72,6 +73,8 @@ class _RuleSet:
     rules: tuple[_Rule, ...]
     not_people: frozenset[str]
     action_headings: re.Pattern[str]
+    # Every rule's keywords in one: most text holds none, and one search says so.
+    shortcut: re.Pattern[str] | None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ def lint(text: str, *, language: str = "en", rules_dir: str | Path | None = None
     findings = [
         finding
         for segment in _segments(text, ruleset.action_headings)
+        if ruleset.shortcut is None or ruleset.shortcut.search(segment.masked.casefold())
         for finding in _segment_findings(segment, ruleset)
     ]
     return sorted(findings, key=lambda f: (f.line, f.column, f.rule, f.phrase))
@@ -205,7 +209,16 @@ def _compile(data: Mapping[str, Any], source: str) -> _RuleSet:
         rules=rules,
         not_people=frozenset(word.casefold() for word in _strings(data, "not_people", source)),
         action_headings=_regex("|".join(f"(?:{h})" for h in headings), source, {}),
+        shortcut=_shortcut(rules),
     )
+
+
+def _shortcut(rules: Sequence[_Rule]) -> re.Pattern[str] | None:
+    """One search for any rule's keywords, or None when a rule has no keywords."""
+    if any(not rule.keywords for rule in rules):
+        return None
+    words = sorted({word for rule in rules for word in rule.keywords}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(word) for word in words))
 
 
 def _rule(raw: Any, placeholders: Mapping[str, str], source: str) -> _Rule:
@@ -227,6 +240,7 @@ def _rule(raw: Any, placeholders: Mapping[str, str], source: str) -> _Rule:
         patterns=tuple(_regex(p, where, placeholders) for p in patterns),
         why=raw["why"],
         suggestion=raw["suggestion"],
+        keywords=tuple(word.casefold() for word in _strings(raw, "keywords", where)),
         action_items_only=context == ACTION_ITEM_CONTEXT,
         exceptions=tuple(
             _regex(p, where, placeholders) for p in _strings(raw, "exceptions", where)

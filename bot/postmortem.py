@@ -73,7 +73,6 @@ EVENT_LABELS = {
 }
 # Bookkeeping about other entries: the edited or removed note itself tells the story.
 HIDDEN_EVENT_KINDS = frozenset({"note_edited", "note_deleted"})
-NOTE_EVENT_KINDS = ("note", "chat_message")
 
 STEP_RESULT_MAX_LENGTH = 200
 
@@ -514,8 +513,9 @@ def build_context(session: Session, incident: Incident, settings: Settings) -> d
     items = list(session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id)))
     postmortem = find_postmortem(session, incident)
 
-    notes = [event for event in events if event.kind in NOTE_EVENT_KINDS]
-    authors = sorted({a.holder for a in assignments} | {e.actor for e in notes if e.kind == "note"})
+    authors = sorted(
+        {a.holder for a in assignments} | {e.actor for e in events if e.kind == "note"}
+    )
     role_rows, handovers = _roles(assignments, times)
     return {
         "incident": _header(incident, settings, postmortem, authors, times),
@@ -531,7 +531,6 @@ def build_context(session: Session, incident: Incident, settings: Settings) -> d
         "timeline": _timeline(events, times),
         "runbook_runs": _runs(runs, times),
         "action_items": _action_items(items, times),
-        "notes": [event.text for event in notes],
         "command_name": settings.command_name,
     }
 

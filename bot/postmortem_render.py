@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import traceback
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -208,46 +207,40 @@ class Rendered:
     findings: tuple[blameless.Finding, ...]
 
 
+_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-def _lint(body: str, notes: Sequence[str]) -> list[blameless.Finding]:
-    """Blameless findings in the draft, and in the notes as they were typed.
+def _lint(body: str) -> list[blameless.Finding]:
+    """Blameless findings in the draft, read as people will read it.
 
-    The draft shows notes escaped for Markdown, and escaping can hide a phrase
-    from the linter (backticks make code spans, `<@U123>` mentions get
-    backslashes). So a note that escaping changed is also read raw, and what
-    only the raw note shows is reported at the draft line that shows the note.
+    The draft writes notes escaped for Markdown, and the escapes could hide a
+    phrase from the linter (`\\<@U123\\>` is no longer a mention), so the linter
+    reads each line without its escapes and columns are mapped back.
     """
-    findings = blameless.lint(body)
-    flagged = {(f.line, f.rule, f.phrase.casefold()) for f in findings}
     lines = body.split("\n")
-    for note in notes:
-        shown = md(note)
-        if not shown or shown == note.strip():
-            continue  # the draft shows it as typed: linting the draft read it
-        raw = blameless.lint(note)
-        if not raw:
-            continue
-        number = _line_showing(lines, shown)
-        if number is None:  # the template does not show this note
-            continue
-        line = lines[number]
-        for finding in raw:
-            key = (number + 1, finding.rule, finding.phrase.casefold())
-            if key in flagged:
-                continue
-            flagged.add(key)
-            column = line.casefold().find(finding.phrase.casefold())
-            column = column if column >= 0 else line.index(shown)
-            findings.append(replace(finding, line=number + 1, column=column + 1))
-    return sorted(findings, key=lambda f: (f.line, f.column, f.rule, f.phrase))
+    plain_lines, removed = zip(*(_unescaped(line) for line in lines), strict=True)
+    findings = blameless.lint("\n".join(plain_lines))
+    return [
+        replace(f, column=f.column + sum(1 for at in removed[f.line - 1] if at <= f.column))
+        for f in findings
+    ]
 
 
-def _line_showing(lines: Sequence[str], shown: str) -> int | None:
-    """The index of the first line showing `shown` as a whole (not inside a longer text)."""
-    whole = re.compile(r"(?:^|[\s|(])" + re.escape(shown) + r"(?=$|[\s|)])")
-    return next((i for i, line in enumerate(lines) if shown in line and whole.search(line)), None)
+def _unescaped(line: str) -> tuple[str, list[int]]:
+    """`line` without Markdown backslash escapes, and the 1-based columns they stood at."""
+    if "\\" not in line:
+        return line, []
+    out: list[str] = []
+    removed: list[int] = []
+    index = 0
+    while index < len(line):
+        if line[index] == "\\" and index + 1 < len(line) and line[index + 1] in _PUNCTUATION:
+            removed.append(len(out) + 1)
+            index += 1
+        out.append(line[index])
+        index += 1
+    return "".join(out), removed
 
 
 def _without_markers(review: str) -> str:
@@ -270,7 +263,7 @@ def render_draft(
         raise UsageError(f"Unknown template `{template}`. Templates: {', '.join(names)}.")
     environment = _environment(folder)
     body = _render_template(environment, template + SUFFIX, context).rstrip("\n") + "\n"
-    findings = _lint(body, context.get("notes", ()))
+    findings = _lint(body)
     review = blameless.review_section(findings).strip()
     if fmt == "md":
         content = body + ("\n" + review + "\n" if review else "")
