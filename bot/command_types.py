@@ -112,6 +112,12 @@ class ShowTimeline(Targeted):
 
 
 @dataclass(frozen=True)
+class DraftPostmortem(Targeted):
+    template: str = "postmortem"
+    fmt: str = "md"
+
+
+@dataclass(frozen=True)
 class Help:
     topic: str | None = None
 
@@ -133,5 +139,6 @@ Command = (
     | ListOpen
     | Show
     | ShowTimeline
+    | DraftPostmortem
     | Help
 )

@@ -21,6 +21,7 @@ from bot.command_types import (
     CompleteAction,
     Declare,
     DeleteNote,
+    DraftPostmortem,
     EditNote,
     Help,
     ListOpen,
@@ -315,6 +316,23 @@ def _bare(
     return parse
 
 
+def _parse_postmortem(words: Words, grammar: Grammar) -> Command:
+    reference = _reference(words)
+    options = {"--format": "md", "--template": "postmortem"}
+    while (word := words.take()) is not None:
+        if word not in options:
+            raise grammar.fail("postmortem", f"Unexpected `{word}`.")
+        value = words.take()
+        if value is None:
+            raise grammar.fail("postmortem", f"`{word}` needs a value.")
+        options[word] = value.lower() if word == "--format" else value
+    if options["--format"] not in ("md", "html"):
+        raise grammar.fail("postmortem", f"Unknown format `{options['--format']}`; use md or html.")
+    return DraftPostmortem(
+        reference=reference, template=options["--template"], fmt=options["--format"]
+    )
+
+
 def _parse_list(words: Words, grammar: Grammar) -> Command:
     _no_more(words, grammar, "list")
     return ListOpen()
@@ -417,6 +435,13 @@ SPECS: tuple[Spec, ...] = (
         "timeline [INC-n]",
         "Show the incident's timeline in the order things happened.",
         _bare(lambda ref: ShowTimeline(reference=ref), "timeline"),
+    ),
+    Spec(
+        "postmortem",
+        "postmortem [INC-n] [--format md|html] [--template NAME]",
+        "Draft the blameless postmortem and share it in the incident channel.",
+        _parse_postmortem,
+        "Templates: postmortem (full, the default) and executive (short), plus your own.",
     ),
     Spec("help", "help [command]", "Show the commands, or one command in detail.", _parse_help),
 )

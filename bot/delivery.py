@@ -12,9 +12,10 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import messages, outbox
+from bot import messages, outbox, postmortem
 from bot.chat.port import ChatPort, ChatRejected, ChatUnavailable
 from bot.config import Settings
+from bot.errors import IncidentBotError
 from bot.models import Incident, OutboxItem, TimelineEvent
 from bot.naming import channel_name
 from bot.outbox import Work
@@ -82,7 +83,7 @@ class Deliverer:
                 "Chat unavailable, %s for outbox item %s waits: %s", item.kind, item.id, error
             )
             return False
-        except (ChatRejected, LookupError) as error:
+        except (ChatRejected, LookupError, IncidentBotError) as error:
             session.rollback()
             self._note_failure(session, item, error, give_up=True)
             log.error("Chat refused outbox item %s (%s): %s", item.id, item.kind, error)
@@ -127,6 +128,18 @@ class Deliverer:
                     summary = messages.incident_summary(incident, self.settings, mention)
                     self.chat.update(channel_id, incident.summary_message_ref, summary)
                 self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
+            case Work.SHARE_POSTMORTEM:
+                # Rendered now, from what the database holds now: the newest draft is shared.
+                draft = postmortem.draft(
+                    session,
+                    incident,
+                    self.settings,
+                    now=self.clock(),
+                    template=item.payload["template"],
+                    fmt=item.payload["fmt"],
+                )
+                title = f"Postmortem draft for {incident.reference}: {incident.title}"
+                self.chat.upload(self._channel_of(incident), draft.filename, draft.content, title)
             case Work.INVITE:
                 self.chat.invite(self._channel_of(incident), list(item.payload["users"]))
             case _:

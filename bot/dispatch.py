@@ -12,7 +12,16 @@ from typing import TypedDict
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import actions, incidents, messages, outbox, permissions, roles, timeline
+from bot import (
+    actions,
+    incidents,
+    messages,
+    outbox,
+    permissions,
+    postmortem,
+    roles,
+    timeline,
+)
 from bot.chat.port import Channel, ChatPort, Context, Message, Reply
 from bot.command_types import (
     ME,
@@ -24,6 +33,7 @@ from bot.command_types import (
     CompleteAction,
     Declare,
     DeleteNote,
+    DraftPostmortem,
     EditNote,
     Help,
     ListOpen,
@@ -122,6 +132,8 @@ class CommandHandler:
                 with self.session_factory() as session:
                     found = incidents.list_open(session)
                     return Reply(messages.incident_list(found, self.settings.timezone))
+            case DraftPostmortem():
+                return self._draft_postmortem(command, text, context)
             case Show() | ShowTimeline():
                 with self.session_factory() as session:
                     incident = self._target(session, command, text, context)
@@ -177,6 +189,42 @@ class CommandHandler:
         text = f"Declared {incident.reference} ({incident.severity}): {incident.title}{where}."
         return Reply(self._lag_note(messages.done(text), lagging), open_channel=channel)
 
+    # -- postmortems ------------------------------------------------------------
+
+    def _draft_postmortem(self, command: DraftPostmortem, text: str, ctx: Context) -> Reply:
+        now = self.clock()
+        with self.session_factory() as session:
+            incident = self._target(session, command, text, ctx)
+            review = postmortem.open_postmortem(
+                session, incident=incident, settings=self.settings, actor=ctx.actor, now=now
+            )
+            # Rendered now to check the template and review the text; shared by the outbox.
+            draft = postmortem.draft(
+                session,
+                incident,
+                self.settings,
+                now=now,
+                template=command.template,
+                fmt=command.fmt,
+            )
+            self._enqueue_postmortem(session, incident, now, command.template, command.fmt)
+            session.commit()
+            reply = messages.postmortem_drafted(incident, review, draft, self.chat.mention)
+        lagging = self.deliver(incident.id)
+        return Reply(self._lag_note(reply, lagging))
+
+    @staticmethod
+    def _enqueue_postmortem(
+        session: Session, incident: Incident, now: datetime, template: str, fmt: str
+    ) -> None:
+        outbox.enqueue(
+            session,
+            incident=incident,
+            work=Work.SHARE_POSTMORTEM,
+            now=now,
+            payload={"template": template, "fmt": fmt},
+        )
+
     # -- changes ---------------------------------------------------------------
 
     def _change(self, command: Command, text: str, ctx: Context) -> Reply | None:
@@ -188,6 +236,15 @@ class CommandHandler:
                 session.commit()
                 return Reply(messages.recorded(incident, event, self.settings.timezone))
             self._enqueue_announcement(session, incident, event)
+            if self.settings.postmortem_auto_on_resolve and _resolves(event):
+                postmortem.open_postmortem(
+                    session,
+                    incident=incident,
+                    settings=self.settings,
+                    actor=ctx.actor,
+                    now=event.recorded_at,
+                )
+                self._enqueue_postmortem(session, incident, event.recorded_at, "postmortem", "md")
             session.commit()
             announcement = messages.change_announcement(incident, event, self.chat.mention)
         lagging = self.deliver(incident.id)
@@ -311,3 +368,7 @@ def _permission_action(command: Command, incident: Incident) -> str:
         case AddAction() | CompleteAction():
             return "action"
     return "note"
+
+
+def _resolves(event: TimelineEvent) -> bool:
+    return event.kind == "status_changed" and event.data.get("to") == Status.RESOLVED

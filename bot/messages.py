@@ -7,32 +7,20 @@ Messages are chat-neutral (`bot.chat.port.Message`); adapters render them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 
 from bot.chat.port import Action, Choice, Message, Table
 from bot.commands import Grammar
 from bot.config import Settings
 from bot.incidents import TRANSITIONS
-from bot.models import ActionItem, Incident, Status, TimelineEvent
+from bot.models import ActionItem, Incident, Postmortem, Status, TimelineEvent
 from bot.permissions import NotAllowed
+from bot.postmortem import Draft
+from bot.when import format_duration, format_time
 
 Mention = Callable[[str], str]
+REVIEW_LINES_SHOWN = 5
 MILESTONES = ("started", "detected", "declared", "acknowledged", "mitigated", "resolved", "closed")
-
-
-def format_time(moment: datetime | None, tz: tzinfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
-
-
-def format_duration(delta: timedelta) -> str:
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = [f"{days}d"] if days else []
-    if hours or days:
-        parts.append(f"{hours}h")
-    parts.append(f"{minutes}m")
-    return " ".join(parts)
 
 
 def headline(incident: Incident) -> str:
@@ -222,6 +210,27 @@ def help_message(grammar: Grammar, topic: str | None) -> Message:
             "with INC-n.",
         ),
     )
+
+
+def postmortem_drafted(
+    incident: Incident, postmortem: Postmortem, draft: Draft, mention: Mention
+) -> Message:
+    """What was drafted, for whom, by when, and what the blameless review found."""
+    owner = mention(postmortem.owner) if postmortem.owner else "nobody yet"
+    due = postmortem.due_date.isoformat() if postmortem.due_date else "once resolved"
+    where = f" in #{incident.channel_name}" if incident.channel_name else ""
+    text = (
+        f"Postmortem draft for {incident.reference} shared{where}: {draft.filename} "
+        f"(owner {owner}, due {due})."
+    )
+    if not draft.findings:
+        return Message(text=text, lines=("The blameless review found nothing to flag.",))
+    shown = draft.findings[:REVIEW_LINES_SHOWN]
+    lines = [f"The blameless review flagged {len(draft.findings)} phrase(s):"]
+    lines += [f'line {f.line}: "{f.phrase}" ({f.why}) Try: {f.suggestion}' for f in shown]
+    if len(draft.findings) > len(shown):
+        lines.append(f"…and {len(draft.findings) - len(shown)} more in the draft's review section.")
+    return Message(text=text, lines=tuple(lines), tone="warning")
 
 
 def not_allowed(refusal: NotAllowed, mention: Mention) -> Message:

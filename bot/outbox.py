@@ -21,6 +21,7 @@ class Work(StrEnum):
     REFRESH_SUMMARY = "refresh_summary"  # bring the pinned summary and topic up to date
     INVITE = "invite"  # bring people into the incident channel
     CONFIRM_CAPTURE = "confirm_capture"  # reply in thread to a message put on the timeline
+    SHARE_POSTMORTEM = "share_postmortem"  # upload the postmortem draft to the incident channel
 
 
 def enqueue(

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session, selectinload
 from bot import postmortem_render
 from bot.blameless import Finding
 from bot.config import Settings
-from bot.messages import format_duration
 from bot.models import (
     ActionItem,
     Incident,
@@ -34,7 +33,8 @@ from bot.models import (
     RunbookRun,
     TimelineEvent,
 )
-from bot.timeline import list_events
+from bot.timeline import list_events, record_event
+from bot.when import format_duration
 
 # The role whose holder at resolution owns the postmortem (else the declarer).
 OWNER_ROLE = "commander"
@@ -160,6 +160,26 @@ def ensure_postmortem(
             changed = True
     if changed:
         postmortem.updated_at = now
+    return postmortem
+
+
+def open_postmortem(
+    session: Session, *, incident: Incident, settings: Settings, actor: str, now: datetime
+) -> Postmortem:
+    """The incident's postmortem; the first time, its creation goes on the timeline."""
+    is_new = find_postmortem(session, incident) is None
+    postmortem = ensure_postmortem(session, incident, settings, now)
+    if is_new:
+        due = postmortem.due_date.isoformat() if postmortem.due_date else "once resolved"
+        record_event(
+            session,
+            incident=incident,
+            kind="postmortem_started",
+            actor=actor,
+            text=f"Postmortem draft started (owner {postmortem.owner}, due {due})",
+            now=now,
+            data={"owner": postmortem.owner, "due_date": due},
+        )
     return postmortem
 
 

@@ -1,10 +1,10 @@
-"""Reading the times people type: `14:51`, `2026-11-25 14:51`, `2026-11-25T14:51Z`."""
+"""Reading the times people type (`14:51`, `2026-11-25T14:51Z`) and writing times for people."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from bot.errors import UsageError
 
@@ -51,3 +51,18 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"`{text}` is not a date I can read. Use YYYY-MM-DD.") from None
+
+
+def format_time(moment: datetime | None, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def format_duration(delta: timedelta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days}d"] if days else []
+    if hours or days:
+        parts.append(f"{hours}h")
+    parts.append(f"{minutes}m")
+    return " ".join(parts)

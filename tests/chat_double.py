@@ -16,6 +16,7 @@ class RecordingChat:
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
     channels: dict[str, str] = field(default_factory=dict)
     posts: list[tuple[str, Message]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
     down: bool = False
     refuse: set[str] = field(default_factory=set)  # methods that are refused for good
     fail_once: set[str] = field(default_factory=set)  # methods whose next call times out
@@ -58,6 +59,10 @@ class RecordingChat:
 
     def pin(self, channel_id: str, message_ref: str) -> None:
         self._record("pin", channel_id, message_ref)
+
+    def upload(self, channel_id: str, filename: str, content: str, title: str) -> None:
+        self._record("upload", channel_id, filename, title)
+        self.files[filename] = content
 
     def mention(self, user: str) -> str:
         return f"@{user}"

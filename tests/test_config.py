@@ -68,3 +68,16 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     missing = [s.env for s in SETTINGS.values() if f"`{s.env}`" not in readme]
     assert missing == []
+
+
+def test_every_command_is_in_the_readme_reference():
+    from bot.commands import Grammar
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    grammar = Grammar()
+    missing = [
+        name
+        for name in grammar.specs
+        if f"`{grammar.usage(name)}`" not in readme.replace("\\|", "|")
+    ]
+    assert missing == []

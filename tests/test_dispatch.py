@@ -512,6 +512,7 @@ def test_help_lists_every_command_and_explains_one(alice):
         "list",
         "show",
         "timeline",
+        "postmortem",
         "help",
     ]
     one = alice.says("help status").message

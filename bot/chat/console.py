@@ -57,9 +57,12 @@ class ConsoleChat:
     """The chat port on a terminal: messages to the current channel are printed in full,
     messages to other channels as a one-line notice."""
 
-    def __init__(self, console: Console, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, console: Console, clock: Clock = utc_now, files_dir: Path = Path("postmortems")
+    ) -> None:
         self.console = console
         self.clock = clock
+        self.files_dir = files_dir
         self.channels: dict[str, ConsoleChannel] = {}
         self.current = self.add_channel(HOME_CHANNEL).id
 
@@ -110,6 +113,14 @@ class ConsoleChat:
 
     def pin(self, channel_id: str, message_ref: str) -> None:
         self._channel(channel_id).pinned.append(message_ref)
+
+    def upload(self, channel_id: str, filename: str, content: str, title: str) -> None:
+        """A terminal has nowhere to share a file: write it to disk and say where."""
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / filename
+        path.write_text(content, encoding="utf-8")
+        channel = self._channel(channel_id)
+        self.console.print(Text(f"[#{channel.name}] {title}: {path.resolve()}", style="dim"))
 
     def mention(self, user: str) -> str:
         return f"@{user}"

@@ -104,5 +104,8 @@ class ChatPort(Protocol):
     def pin(self, channel_id: str, message_ref: str) -> None:
         """Pin a posted message in its channel."""
 
+    def upload(self, channel_id: str, filename: str, content: str, title: str) -> None:
+        """Share a text file in a channel."""
+
     def mention(self, user: str) -> str:
         """How this chat writes a mention of `user` in message text."""

@@ -154,6 +154,12 @@ class SlackChat:
     def pin(self, channel_id: str, message_ref: str) -> None:
         self.call("pins_add", channel=channel_id, timestamp=message_ref)
 
+    def upload(self, channel_id: str, filename: str, content: str, title: str) -> None:
+        """Slack's upload flow (getUploadURLExternal, upload, completeUploadExternal)."""
+        self.call(
+            "files_upload_v2", channel=channel_id, content=content, filename=filename, title=title
+        )
+
     def mention(self, user: str) -> str:
         return f"<@{user}>"
 
