@@ -39,6 +39,7 @@ _HIDDEN = (
     re.compile(r"\b(?:https?|ftp)://[^\s<>|]+|\bwww\.[^\s<>|]+", re.IGNORECASE),  # URLs
 )
 _CODE_RUN = re.compile(r"`+")
+_CELL_BAR = re.compile(r"(?<!\\)\|")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class _Rule:
     keywords: tuple[str, ...]
     action_items_only: bool
     exceptions: tuple[re.Pattern[str], ...]
+    # The keywords as written, found as the patterns find them (case-insensitively);
+    # None for a rule without keywords. Only needed where that differs from finding
+    # them casefolded: in text, or keywords, beyond ASCII (a dotless i matches `i`).
+    keyword_search: re.Pattern[str] | None = None
+    ascii_keywords: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class _RuleSet:
     action_headings: re.Pattern[str]
     # Every rule's keywords in one: most text holds none, and one search says so.
     shortcut: re.Pattern[str] | None
+    keywords: frozenset[str] = frozenset()  # every rule's keywords, casefolded
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,11 @@ class _Segment:
 def lint(text: str, *, language: str = "en", rules_dir: str | Path | None = None) -> list[Finding]:
     """Every blaming or hindsight phrase in `text`, sorted by line and column."""
     ruleset = _ruleset(language, None if rules_dir is None else str(Path(rules_dir).resolve()))
+    shortcut = ruleset.shortcut
     findings = [
         finding
-        for segment in _segments(text, ruleset.action_headings)
-        if ruleset.shortcut is None or ruleset.shortcut.search(segment.masked.casefold())
+        for segment in _segments(text, ruleset.action_headings, shortcut)
+        if shortcut is None or shortcut.search(segment.masked.casefold())
         for finding in _segment_findings(segment, ruleset)
     ]
     return sorted(findings, key=lambda f: (f.line, f.column, f.rule, f.phrase))
@@ -210,6 +218,7 @@ def _compile(data: Mapping[str, Any], source: str) -> _RuleSet:
         not_people=frozenset(word.casefold() for word in _strings(data, "not_people", source)),
         action_headings=_regex("|".join(f"(?:{h})" for h in headings), source, {}),
         shortcut=_shortcut(rules),
+        keywords=frozenset(word for rule in rules for word in rule.keywords),
     )
 
 
@@ -217,8 +226,7 @@ def _shortcut(rules: Sequence[_Rule]) -> re.Pattern[str] | None:
     """One search for any rule's keywords, or None when a rule has no keywords."""
     if any(not rule.keywords for rule in rules):
         return None
-    words = sorted({word for rule in rules for word in rule.keywords}, key=len, reverse=True)
-    return re.compile("|".join(re.escape(word) for word in words))
+    return _any_word([word for rule in rules for word in rule.keywords])
 
 
 def _rule(raw: Any, placeholders: Mapping[str, str], source: str) -> _Rule:
@@ -233,6 +241,7 @@ def _rule(raw: Any, placeholders: Mapping[str, str], source: str) -> _Rule:
     if context not in (None, ACTION_ITEM_CONTEXT):
         raise ConfigError(f"{where}: unknown context {context!r}; use {ACTION_ITEM_CONTEXT!r}.")
     patterns = _strings(raw, "patterns", where)
+    keywords = _strings(raw, "keywords", where)
     if not patterns:
         raise ConfigError(f"{where}: `patterns` must list at least one pattern.")
     return _Rule(
@@ -240,12 +249,22 @@ def _rule(raw: Any, placeholders: Mapping[str, str], source: str) -> _Rule:
         patterns=tuple(_regex(p, where, placeholders) for p in patterns),
         why=raw["why"],
         suggestion=raw["suggestion"],
-        keywords=tuple(word.casefold() for word in _strings(raw, "keywords", where)),
+        keywords=tuple(word.casefold() for word in keywords),
         action_items_only=context == ACTION_ITEM_CONTEXT,
         exceptions=tuple(
             _regex(p, where, placeholders) for p in _strings(raw, "exceptions", where)
         ),
+        keyword_search=_any_word(keywords, re.IGNORECASE),
+        ascii_keywords=all(word.isascii() for word in keywords),
     )
+
+
+def _any_word(words: Sequence[str], flags: int = 0) -> re.Pattern[str] | None:
+    """One search for any of `words`, longest first, or None for no words."""
+    if not words:
+        return None
+    ordered = sorted(set(words), key=lambda word: (-len(word), word))
+    return re.compile("|".join(re.escape(word) for word in ordered), flags)
 
 
 def _strings(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -269,8 +288,17 @@ def _regex(pattern: str, where: str, placeholders: Mapping[str, str]) -> re.Patt
 # Reading Markdown
 
 
-def _segments(text: str, action_headings: re.Pattern[str]) -> Iterator[_Segment]:
-    """The stretches of text worth linting, outside code blocks and the review section."""
+def _segments(
+    text: str, action_headings: re.Pattern[str], shortcut: re.Pattern[str] | None = None
+) -> Iterator[_Segment]:
+    """The stretches of text worth linting, outside code blocks and the review section.
+
+    With `shortcut` (every rule's keywords), a line in which it finds nothing yields no
+    segment: its segments are parts of it, with some text masked, so none of them could
+    hold a keyword either. Its heading still counts, for the action items below it.
+    """
+    if shortcut is not None and _MASK in shortcut.pattern:
+        shortcut = None  # a keyword holding the mask character could appear once masked
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     hidden = _review_lines(lines)
     fence: str | None = None
@@ -286,6 +314,11 @@ def _segments(text: str, action_headings: re.Pattern[str]) -> Iterator[_Segment]
         if fence_match:
             fence = fence_match.group(1)
             continue
+        no_keyword = shortcut is not None and not shortcut.search(line.casefold())
+        if no_keyword and line[_quote_end(line) :].startswith("|"):
+            # A table row, which is no heading (masking starts at no space, `>` or `|`,
+            # so the masked line starts the same): nothing more to read in it.
+            continue
         masked = _mask(line)
         heading = _heading(masked)
         if heading is not None:
@@ -294,7 +327,8 @@ def _segments(text: str, action_headings: re.Pattern[str]) -> Iterator[_Segment]
                 action_level = None
             if action_headings.search(title):
                 action_level = level
-        yield from _split(index + 1, line, masked, in_action_items=action_level is not None)
+        if not no_keyword:
+            yield from _split(index + 1, line, masked, in_action_items=action_level is not None)
 
 
 def _review_lines(lines: Sequence[str]) -> set[int]:
@@ -321,9 +355,11 @@ def _closes(fence: str, match: re.Match[str]) -> bool:
 
 def _mask(line: str) -> str:
     """The line with code spans, URLs, link targets and comments blanked out, same length."""
-    chars = list(line)
-    spans = list(_code_spans(line))
+    spans = list(_code_spans(line)) if "`" in line else []
     spans += [match.span() for pattern in _HIDDEN for match in pattern.finditer(line)]
+    if not spans:
+        return line
+    chars = list(line)
     for start, end in spans:
         chars[start:end] = _MASK * (end - start)
     return "".join(chars)
@@ -384,11 +420,8 @@ def _cells(
     number: int, line: str, masked: str, start: int, *, action_item: bool
 ) -> Iterator[_Segment]:
     """One segment per cell of a table row."""
-    bounds = [
-        i
-        for i in range(start, len(masked))
-        if masked[i] == "|" and (i == start or masked[i - 1] != "\\")
-    ]
+    # `start` holds the row's first `|`; then every `|` not escaped by a backslash.
+    bounds = [start, *(match.start() for match in _CELL_BAR.finditer(masked, start + 1))]
     for left, right in zip(bounds, [*bounds[1:], len(masked)], strict=True):
         if masked[left + 1 : right].strip():
             yield _segment(number, line, masked, left + 1, right, action_item)
@@ -408,9 +441,13 @@ def _segment(
 
 def _segment_findings(segment: _Segment, ruleset: _RuleSet) -> Iterator[Finding]:
     """The findings in one segment: where matches overlap, the earliest and longest wins."""
+    folded = segment.masked.casefold()
+    present = frozenset(word for word in ruleset.keywords if word in folded)
+    ascii_text = segment.masked.isascii()
     candidates = sorted(
         (start, -(end - start), order, end)
         for order, rule in enumerate(ruleset.rules)
+        if _may_match(rule, segment.masked, present, ascii_text)
         for start, end in _rule_hits(rule, segment, ruleset.not_people)
     )
     taken_until = 0
@@ -427,6 +464,22 @@ def _segment_findings(segment: _Segment, ruleset: _RuleSet) -> Iterator[Finding]
             why=rule.why,
             suggestion=rule.suggestion,
         )
+
+
+def _may_match(rule: _Rule, masked: str, present: frozenset[str], ascii_text: bool) -> bool:
+    """Whether the segment holds one of the rule's keywords, which every match contains.
+
+    The shortcut asks this for all rules at once; a segment that passes it is worth
+    matching only for the rules whose own keywords it holds (`present`, casefolded), or,
+    beyond ASCII, holds as the patterns would match them (case-insensitively). Rules
+    files promise that every match holds a keyword of its rule (tests/test_postmortem.py
+    checks the built-in rules); a rule without keywords is always matched.
+    """
+    if rule.keyword_search is None or not present.isdisjoint(rule.keywords):
+        return True
+    if ascii_text and rule.ascii_keywords:
+        return False  # in ASCII, matching case-insensitively is comparing casefolded
+    return rule.keyword_search.search(masked) is not None
 
 
 def _rule_hits(

@@ -119,12 +119,18 @@ def _start_shell(settings: Settings, user: str) -> None:
                 Incident.channel_id.is_not(None)
             )
         ).all()
-    ConsoleShell(
-        handler=handler,
-        chat=chat,
-        user=user,
-        incident_channels=[(str(cid), str(name)) for cid, name in channels],
-    ).run()
+    handler.deliverer.deliver_pending()
+    handler.runbooks.recover()
+    try:
+        ConsoleShell(
+            handler=handler,
+            chat=chat,
+            user=user,
+            incident_channels=[(str(cid), str(name)) for cid, name in channels],
+        ).run()
+    finally:
+        handler.runbooks.wait_until_idle()
+        handler.runbooks.shutdown()
 
 
 def _shown_url(url: str) -> str:

@@ -118,6 +118,36 @@ class DraftPostmortem(Targeted):
 
 
 @dataclass(frozen=True)
+class ListRunbooks:
+    pass
+
+
+@dataclass(frozen=True)
+class StartRunbook(Targeted):
+    name: str
+    arguments: tuple[str, ...] = ()  # key=value words
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ShowRuns(Targeted):
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class DecideStep:
+    """approve, deny (an approval gate), done or failed (a manual step)."""
+
+    run_id: int
+    decision: str
+
+
+@dataclass(frozen=True)
+class CancelRun:
+    run_id: int
+
+
+@dataclass(frozen=True)
 class Help:
     topic: str | None = None
 
@@ -140,5 +170,10 @@ Command = (
     | Show
     | ShowTimeline
     | DraftPostmortem
+    | ListRunbooks
+    | StartRunbook
+    | ShowRuns
+    | DecideStep
+    | CancelRun
     | Help
 )

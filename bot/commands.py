@@ -7,6 +7,7 @@ names, roles, `--at` times) are checked by the domain when the command runs.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -16,22 +17,27 @@ from bot.command_types import (
     AddAction,
     AddNote,
     AssignRole,
+    CancelRun,
     Close,
     Command,
     CompleteAction,
+    DecideStep,
     Declare,
     DeleteNote,
     DraftPostmortem,
     EditNote,
     Help,
     ListOpen,
+    ListRunbooks,
     Reopen,
     Resolve,
     SetMilestone,
     SetSeverity,
     SetStatus,
     Show,
+    ShowRuns,
     ShowTimeline,
+    StartRunbook,
 )
 from bot.errors import UsageError
 from bot.when import parse_date
@@ -333,6 +339,57 @@ def _parse_postmortem(words: Words, grammar: Grammar) -> Command:
     )
 
 
+RUN_VERBS = ("list", "run", "status", "cancel", "done", "failed")
+
+
+def _run_number(words: Words, grammar: Grammar, name: str) -> int:
+    word = words.take()
+    if word is None or not word.lstrip("#").isdecimal():
+        raise grammar.fail(name, "Say which run by its number (`runbook status` lists them).")
+    _no_more(words, grammar, name)
+    return int(word.lstrip("#"))
+
+
+def _parse_runbook(words: Words, grammar: Grammar) -> Command:
+    verb = (words.take() or "").lower()
+    if verb not in RUN_VERBS:
+        raise grammar.fail("runbook", f"Use one of: {', '.join(RUN_VERBS)}.")
+    if verb == "list":
+        _no_more(words, grammar, "runbook")
+        return ListRunbooks()
+    if verb in ("cancel", "done", "failed"):
+        run_id = _run_number(words, grammar, "runbook")
+        return CancelRun(run_id) if verb == "cancel" else DecideStep(run_id, verb)
+    reference = _reference(words)
+    if verb == "status":
+        word = words.take()
+        if word is not None and not word.lstrip("#").isdecimal():
+            raise grammar.fail("runbook", f"`{word}` is not a run number.")
+        _no_more(words, grammar, "runbook")
+        return ShowRuns(reference=reference, run_id=int(word.lstrip("#")) if word else None)
+    try:
+        parts = shlex.split(words.rest)
+    except ValueError as problem:
+        raise grammar.fail("runbook", f"Unbalanced quotes: {problem}.") from None
+    dry_run = "--dry-run" in parts
+    parts = [part for part in parts if part != "--dry-run"]
+    unknown = [part for part in parts if part.startswith("--")]
+    if unknown:
+        raise grammar.fail("runbook", f"Unknown option `{unknown[0]}`.")
+    if not parts:
+        raise grammar.fail("runbook", "Say which runbook to run (`runbook list` shows them).")
+    return StartRunbook(
+        reference=reference, name=parts[0], arguments=tuple(parts[1:]), dry_run=dry_run
+    )
+
+
+def _decision_parser(decision: str) -> Callable[[Words, Grammar], Command]:
+    def parse(words: Words, grammar: Grammar) -> Command:
+        return DecideStep(_run_number(words, grammar, decision), decision)
+
+    return parse
+
+
 def _parse_list(words: Words, grammar: Grammar) -> Command:
     _no_more(words, grammar, "list")
     return ListOpen()
@@ -442,6 +499,24 @@ SPECS: tuple[Spec, ...] = (
         "Draft the blameless postmortem and share it in the incident channel.",
         _parse_postmortem,
         "Templates: postmortem (full, the default) and executive (short), plus your own.",
+    ),
+    Spec(
+        "runbook",
+        "runbook list | run [INC-n] <name> [key=value ...] [--dry-run] | status [INC-n] [run]"
+        " | cancel <run> | done <run> | failed <run>",
+        "Run scripted runbooks step by step; see and steer their runs.",
+        _parse_runbook,
+        'Values with spaces go in quotes: `runbook run restart-api service="api v2"`. '
+        "`done`/`failed` answer a step that waits for a person.",
+    ),
+    Spec(
+        "approve",
+        "approve <run>",
+        "Approve the step of a runbook run that waits for approval.",
+        _decision_parser("approved"),
+    ),
+    Spec(
+        "deny", "deny <run>", "Refuse the step that waits for approval.", _decision_parser("denied")
     ),
     Spec("help", "help [command]", "Show the commands, or one command in detail.", _parse_help),
 )

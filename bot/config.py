@@ -220,6 +220,13 @@ SETTINGS: dict[str, Setting] = {
         _parse_folders,
         "folder paths separated by ':'",
     ),
+    "runbook_artifacts_dir": Setting(
+        "RUNBOOK_ARTIFACTS_DIR",
+        "runbook-artifacts",
+        "Folder where runbooks write the files they attach to an incident (one folder per run).",
+        _parse_text,
+        "a folder path",
+    ),
     "announce_channel": Setting(
         "INCIDENT_ANNOUNCE_CHANNEL",
         "incidents",
@@ -343,6 +350,7 @@ class Settings:
     )
     title_max_length: int = 150
     runbook_dirs: tuple[Path, ...] = (Path("runbooks"),)
+    runbook_artifacts_dir: str = "runbook-artifacts"
     announce_channel: str = "incidents"
     command_name: str = "/incident"
     log_level: str = "INFO"

@@ -12,11 +12,11 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import messages, outbox, postmortem
+from bot import messages, outbox, postmortem, run_messages
 from bot.chat.port import ChatPort, ChatRejected, ChatUnavailable
 from bot.config import Settings
 from bot.errors import IncidentBotError
-from bot.models import Incident, OutboxItem, TimelineEvent
+from bot.models import Incident, OutboxItem, RunbookRun, TimelineEvent
 from bot.naming import channel_name
 from bot.outbox import Work
 from bot.when import Clock, utc_now
@@ -60,12 +60,10 @@ class Deliverer:
     def _deliver_all(self) -> int:
         with self.session_factory() as session:
             items = outbox.pending(session)
-            last_refresh = {
-                item.incident_id: item.id for item in items if item.kind == Work.REFRESH_SUMMARY
-            }
+            latest = {_coalescing_key(item): item.id for item in items}
             for item in items:
-                if item.kind == Work.REFRESH_SUMMARY and last_refresh[item.incident_id] != item.id:
-                    item.delivered_at = self.clock()  # a later refresh shows the same and more
+                if latest[_coalescing_key(item)] != item.id:
+                    item.delivered_at = self.clock()  # a later item shows the same and more
                     session.commit()
                     continue
                 if not self._attempt(session, item):
@@ -140,6 +138,8 @@ class Deliverer:
                 )
                 title = f"Postmortem draft for {incident.reference}: {incident.title}"
                 self.chat.upload(self._channel_of(incident), draft.filename, draft.content, title)
+            case Work.RUN_REPORT:
+                self._report_run(session, incident, int(item.payload["run_id"]))
             case Work.INVITE:
                 self.chat.invite(self._channel_of(incident), list(item.payload["users"]))
             case _:
@@ -162,6 +162,18 @@ class Deliverer:
             incident.summary_message_ref = self.chat.post(channel_id, summary)
             session.commit()
         self.chat.pin(channel_id, incident.summary_message_ref)
+
+    def _report_run(self, session: Session, incident: Incident, run_id: int) -> None:
+        run = session.get(RunbookRun, run_id)
+        if run is None:
+            raise LookupError(f"runbook run {run_id} is gone")
+        report = run_messages.run_report(run, self.settings.timezone)
+        channel_id = self._channel_of(incident)
+        if run.message_ref is None:
+            run.message_ref = self.chat.post(channel_id, report)
+            session.commit()
+        else:
+            self.chat.update(channel_id, run.message_ref, report)
 
     @staticmethod
     def _event(session: Session, item: OutboxItem) -> TimelineEvent:
@@ -197,3 +209,13 @@ class Deliverer:
             except Exception:
                 log.exception("Outbox delivery failed; retrying in %s s", interval_seconds)
             self._stop.wait(interval_seconds)
+
+
+def _coalescing_key(item: OutboxItem) -> tuple[object, ...]:
+    """Pending items with the same key say the same thing and only the newest is sent:
+    summary refreshes of one incident, reports of one run. Other work is never merged."""
+    if item.kind == Work.REFRESH_SUMMARY:
+        return (item.kind, item.incident_id)
+    if item.kind == Work.RUN_REPORT:
+        return (item.kind, item.payload.get("run_id"))
+    return (item.id,)

@@ -20,6 +20,7 @@ from bot import (
     permissions,
     postmortem,
     roles,
+    run_messages,
     timeline,
 )
 from bot.chat.port import Channel, ChatPort, Context, Message, Reply
@@ -28,22 +29,27 @@ from bot.command_types import (
     AddAction,
     AddNote,
     AssignRole,
+    CancelRun,
     Close,
     Command,
     CompleteAction,
+    DecideStep,
     Declare,
     DeleteNote,
     DraftPostmortem,
     EditNote,
     Help,
     ListOpen,
+    ListRunbooks,
     Reopen,
     Resolve,
     SetMilestone,
     SetSeverity,
     SetStatus,
     Show,
+    ShowRuns,
     ShowTimeline,
+    StartRunbook,
     Targeted,
 )
 from bot.commands import Grammar
@@ -53,6 +59,8 @@ from bot.errors import IncidentBotError, UsageError
 from bot.models import ActionKind, Incident, Status, TimelineEvent
 from bot.outbox import Work
 from bot.permissions import NotAllowed
+from bot.runbooks.engine import RunbookEngine, incident_runs
+from bot.runbooks.triggers import run_triggers
 from bot.when import Clock, parse_time, utc_now
 
 log = logging.getLogger(__name__)
@@ -89,6 +97,9 @@ class CommandHandler:
         self.grammar = Grammar(settings.command_name, settings.severity_names)
         self.deliverer = Deliverer(
             settings=settings, session_factory=session_factory, chat=chat, clock=clock
+        )
+        self.runbooks = RunbookEngine(
+            settings=settings, session_factory=session_factory, deliver=self.deliver, clock=clock
         )
 
     def handle(self, text: str, context: Context) -> Reply | None:
@@ -134,6 +145,15 @@ class CommandHandler:
                     return Reply(messages.incident_list(found, self.settings.timezone))
             case DraftPostmortem():
                 return self._draft_postmortem(command, text, context)
+            case ListRunbooks():
+                catalog = self.runbooks.catalog()
+                return Reply(run_messages.catalog_message(catalog, self.grammar.command_name))
+            case StartRunbook():
+                return self._start_runbook(command, text, context)
+            case ShowRuns():
+                return self._show_runs(command, text, context)
+            case DecideStep() | CancelRun():
+                return self._steer_run(command, context)
             case Show() | ShowTimeline():
                 with self.session_factory() as session:
                     incident = self._target(session, command, text, context)
@@ -178,6 +198,7 @@ class CommandHandler:
             session.commit()
         # The incident and its chat work are safe in the database; now tell the chat.
         lagging = self.deliver(incident.id)
+        run_triggers(self.runbooks, incident.id)
         with self.session_factory() as session:
             incident = session.get_one(Incident, incident.id)
         channel = (
@@ -188,6 +209,54 @@ class CommandHandler:
         where = f" in #{channel.name}" if channel else ""
         text = f"Declared {incident.reference} ({incident.severity}): {incident.title}{where}."
         return Reply(self._lag_note(messages.done(text), lagging), open_channel=channel)
+
+    # -- runbooks ---------------------------------------------------------------
+
+    def _start_runbook(self, command: StartRunbook, text: str, ctx: Context) -> Reply:
+        with self.session_factory() as session:
+            incident = self._target(session, command, text, ctx)
+            incidents.refuse_if_closed(incident)
+            run, secrets = self.runbooks.start(
+                session,
+                incident=incident,
+                name=command.name,
+                words=command.arguments,
+                actor=ctx.actor,
+                dry_run=command.dry_run,
+            )
+            session.commit()
+            run_id, incident_id = run.id, incident.id
+            started = f"Started {run.runbook} for {incident.reference} (run #{run.id})."
+        self.runbooks.launch(run_id, secrets)
+        lagging = self.deliver(incident_id)
+        return Reply(self._lag_note(messages.done(started), lagging))
+
+    def _show_runs(self, command: ShowRuns, text: str, ctx: Context) -> Reply:
+        with self.session_factory() as session:
+            incident = self._target(session, command, text, ctx)
+            runs = incident_runs(session, incident)
+            if command.run_id is not None:
+                run = next((r for r in runs if r.id == command.run_id), None)
+                if run is None:
+                    raise UsageError(f"{incident.reference} has no runbook run #{command.run_id}.")
+                return Reply(run_messages.run_report(run, self.settings.timezone))
+            return Reply(run_messages.runs_message(runs, self.settings.timezone))
+
+    def _steer_run(self, command: DecideStep | CancelRun, ctx: Context) -> Reply:
+        with self.session_factory() as session:
+            if isinstance(command, CancelRun):
+                run = self.runbooks.cancel(session, run_id=command.run_id, actor=ctx.actor)
+                said = f"Cancelling {run.runbook} (run #{run.id})."
+            else:
+                run = self.runbooks.decide(
+                    session, run_id=command.run_id, actor=ctx.actor, decision=command.decision
+                )
+                said = f"Step {command.decision} for {run.runbook} (run #{run.id})."
+            incident_id = run.incident_id
+            session.commit()
+        self.runbooks.wake(command.run_id)
+        lagging = self.deliver(incident_id)
+        return Reply(self._lag_note(messages.done(said), lagging))
 
     # -- postmortems ------------------------------------------------------------
 
@@ -248,6 +317,8 @@ class CommandHandler:
             session.commit()
             announcement = messages.change_announcement(incident, event, self.chat.mention)
         lagging = self.deliver(incident.id)
+        if event.kind == "severity_changed":
+            run_triggers(self.runbooks, incident.id)
         if ctx.channel_id == incident.channel_id and not lagging:
             return None  # the person sees the announcement in the channel itself
         return Reply(self._lag_note(messages.done(announcement.text), lagging))

@@ -133,7 +133,16 @@ def declared_announcement(incident: Incident, mention: Mention) -> Message:
 
 
 def change_announcement(incident: Incident, event: TimelineEvent, mention: Mention) -> Message:
-    return Message(text=f"{incident.reference}: {event.text} (by {mention(event.actor)})")
+    actions: tuple[Action, ...] = ()
+    if event.kind == "runbook_offered":
+        name = event.data["runbook"]
+        actions = (
+            Action(f"Run {name}", f"runbook run {incident.reference} {name}", style="primary"),
+            Action("Dry run", f"runbook run {incident.reference} {name} --dry-run"),
+        )
+    return Message(
+        text=f"{incident.reference}: {event.text} (by {mention(event.actor)})", actions=actions
+    )
 
 
 def recorded(incident: Incident, event: TimelineEvent, tz: tzinfo) -> Message:

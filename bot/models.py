@@ -278,6 +278,8 @@ class RunbookRun(Base):
     # Set for automatic starts, so one trigger can never start a second run.
     trigger_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     error: Mapped[str | None] = mapped_column(Text)
+    cancelled_by: Mapped[str | None] = mapped_column(String(200))
+    message_ref: Mapped[str | None] = mapped_column(String(200))  # the live output message
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -303,6 +305,12 @@ class RunbookStepRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     output: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    # A step waiting for a person (an approval, or a manual step) and what they decided.
+    waiting_since: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    decision: Mapped[str | None] = mapped_column(String(32))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
     approved_by: Mapped[str | None] = mapped_column(String(200))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

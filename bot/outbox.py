@@ -22,6 +22,7 @@ class Work(StrEnum):
     INVITE = "invite"  # bring people into the incident channel
     CONFIRM_CAPTURE = "confirm_capture"  # reply in thread to a message put on the timeline
     SHARE_POSTMORTEM = "share_postmortem"  # upload the postmortem draft to the incident channel
+    RUN_REPORT = "run_report"  # post or update the one message that follows a runbook run
 
 
 def enqueue(

@@ -112,8 +112,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(engine: Engine) -> Settings:
-    return Settings(database_url=engine.url.render_as_string(hide_password=False))
+def settings(engine: Engine, tmp_path: Path) -> Settings:
+    """Default settings on the test database, with no runbooks unless a test adds some."""
+    return Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        runbook_dirs=(),
+        runbook_artifacts_dir=str(tmp_path / "runbook-artifacts"),
+    )
 
 
 @pytest.fixture

@@ -513,6 +513,9 @@ def test_help_lists_every_command_and_explains_one(alice):
         "show",
         "timeline",
         "postmortem",
+        "runbook",
+        "approve",
+        "deny",
         "help",
     ]
     one = alice.says("help status").message

@@ -10,7 +10,9 @@ them and read the diff before keeping it:
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,7 @@ from markdown_it import MarkdownIt
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import postmortem, postmortem_render
+from bot import blameless, postmortem, postmortem_render
 from bot.capture import ChatMessage, MessageCapture
 from bot.cli import main
 from bot.config import Settings
@@ -40,8 +42,12 @@ TITLE = "Checkout API returns 500s"
 
 @pytest.fixture
 def settings(engine: Engine) -> Settings:
-    """Times shown in Seoul as well as UTC, as for a team working from there."""
-    return Settings(database_url=engine.url.render_as_string(hide_password=False), timezone=SEOUL)
+    """Times shown in Seoul as well as UTC, as for a team working from there; no runbooks."""
+    return Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        timezone=SEOUL,
+        runbook_dirs=(),
+    )
 
 
 def at(hour: int, minute: int = 0) -> datetime:
@@ -330,9 +336,7 @@ def test_a_user_template_wins_over_the_built_in_one(session_factory, settings, t
     (tmp_path / "postmortem.md.j2").write_text(
         "# Ours: {{ incident.reference }} {{ incident.title | md }}\n", encoding="utf-8"
     )
-    ours = Settings(
-        database_url=settings.database_url, timezone=SEOUL, postmortem_templates_dir=str(tmp_path)
-    )
+    ours = dataclasses.replace(settings, postmortem_templates_dir=str(tmp_path))
 
     result = draft(session_factory, ours)
 
@@ -480,6 +484,177 @@ def test_html_in_a_title_is_inert_in_html_and_literal_in_markdown(alice, session
     assert text.startswith(r"# INC-1 postmortem: \<script\>alert(1)\</script\> checkout down")
     # Even a renderer that lets raw HTML through (as many Markdown viewers do) shows it as text.
     assert "<script" not in MarkdownIt("commonmark", {"html": True}).render(text)
+
+
+# -- HTML tables: written by postmortem_render, as markdown-it writes them ------------------
+
+MARKDOWN_IT = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+TABLES = {
+    "plain": "| a | b |\n| --- | --- |\n| 1 | two words |\n",
+    "alignments": "| l | c | r | n |\n|:---|:---:|---:|---|\n| 1 | 2 | 3 | 4 |\n",
+    "loose delimiter row": "a | b\n:-: | -:\nc | d\n",
+    "escaped pipes": "| a |\n| - |\n| x \\| y \\\\| z |\n| \\|start | end\\| |\n",
+    "escapes": "| a |\n| - |\n| \\<b\\>bold\\</b\\> \\*x\\* \\_y\\_ \\# \\\\ \\& \\a \\ |\n",
+    "inline markup": (
+        "| a | b |\n|---|---|\n| *em* **strong** _u_ | `co|de` ``x`` |\n"
+        '| [link](https://example.com/a_b?c=1&d=2) | ![image](i.png "t") |\n'
+        "| <https://example.com> <b>raw</b> | &amp; &#38; & &copy; x_y |\n"
+        "| ~~strike~~ [ref] [open | close] |\n"
+    ),
+    "script": "| a |\n| - |\n| <script>alert(1)</script> \\<script\\> |\n",
+    "quotes and unicode": "| \"a\" | 'b' |\n| - | - |\n| 결제 “c” | \u3000x\u00a0 |\n",
+    "ragged rows": "| a | b | c |\n| - | - | - |\n| 1 |\n| 1 | 2 | 3 | 4 |\n||\n| | x | |\n",
+    "header only": "| a | b |\n| - | - |\n\nafter\n",
+    "ended by blocks": (
+        "| a |\n| - |\n| 1 |\n# heading\n\n| a |\n| - |\n| 1 |\n- item\n\n"
+        "| a |\n| - |\n| 1 |\n> quote\n\n| a |\n| - |\n| 1 |\n```\ncode\n```\n\n"
+        "| a |\n| - |\n| 1 |\n***\n\n| a |\n| - |\n| 1 |\n    | indented |\n\n"
+        "| a |\n| - |\n| 1 |\n2. item\n\n| a |\n| - |\n| 1 |\n<div>\n"
+    ),
+    "after a paragraph": "text\n| a |\n| - |\n| 1 |\n",
+    "in a tight list": (
+        "- item\n  | a | b |\n  | - | - |\n  | *1* | 2 |\n- | c |\n  | - |\n  | 3 |\n"
+    ),
+    "in a quote": "> | a | b |\n> |---|--:|\n> | `1` | 2 |\n",
+    "reference defined after": (
+        "| a |\n| - |\n| [ref] and [other][ref] |\n\n[ref]: https://example.com\n"
+    ),
+    "not tables": "| a |\n| - | - |\n\n| a |\n|---||---|\n\n    | a |\n    | - |\n\n- | a |\n",
+}
+
+
+@pytest.mark.parametrize("markdown", TABLES.values(), ids=TABLES.keys())
+def test_html_tables_are_written_as_markdown_it_writes_them(markdown):
+    assert postmortem_render._MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown)
+
+
+def test_html_tables_of_many_kinds_of_rows_are_written_as_markdown_it_writes_them():
+    pieces = [
+        *("word", "two words", "x_y", "42%", "—", "결제", "\u3000", " ", "\t"),
+        *(md(text) for text in ("a | b", "<b>x</b>", "*y*", "_z_", "`c`", "&amp;", "1. x", "# h")),
+        *("\\|", "\\\\|", "\\", "\\a", "*", "_", "`", "``", "[", "]", "![", "<", "&", "~"),
+        *("[m](https://e.com/p1)", "_(added by bob)_", "<https://e.com>", "&#38;", "**b**"),
+    ]
+    generator = random.Random(7)
+
+    def row(cells: int) -> str:
+        text = " | ".join(
+            "".join(generator.choice(pieces) for _ in range(generator.randint(0, 4)))
+            for _ in range(cells)
+        )
+        return generator.choice(["| {} |", "{}", "| {}", "{} |"]).format(text)
+
+    for _ in range(200):
+        columns = generator.randint(1, 4)
+        delimiter = "|".join(generator.choice(["---", ":--", "--:", ":-:"]) for _ in range(columns))
+        rows = [
+            row(generator.choice([columns, columns, columns - 1, columns + 1])) for _ in range(8)
+        ]
+        markdown = "\n".join([row(columns), f"|{delimiter}|", *rows]) + "\n"
+        assert postmortem_render._MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown), (
+            markdown
+        )
+
+
+def test_plain_table_cells_need_no_inline_rule_markdown_it_has_on():
+    """Cells without `_INLINE_MARKUP` are written as text: no inline rule may act on them."""
+    options = postmortem_render._MARKDOWN.options
+    assert not options["typographer"] and not options["linkify"] and not options["html"]
+    assert postmortem_render._MARKDOWN.inline.ruler.get_active_rules() == [
+        "text", "newline", "escape", "backticks", "emphasis", "link", "image", "autolink",
+        "html_inline", "entity",
+    ]  # fmt: skip
+    assert postmortem_render._MARKDOWN.core.ruler.get_active_rules() == [
+        "normalize", "block", "inline", "text_join",
+    ]  # fmt: skip
+
+
+@pytest.mark.usefixtures("realistic")
+def test_a_user_template_renders_to_html_with_its_tables(session_factory, settings, tmp_path):
+    (tmp_path / "summary.md.j2").write_text(
+        "# {{ incident.reference }}\n\n| When | What |\n|:---:|---:|\n"
+        "{% for e in timeline %}| {{ e.at.utc }} | {{ e.text | md }} |\n{% endfor %}",
+        encoding="utf-8",
+    )
+    found = context(session_factory, settings)
+
+    body = render(found, template="summary", templates_dir=tmp_path)
+    html = render(found, template="summary", fmt="html", templates_dir=tmp_path)
+
+    assert body.startswith("# INC-1\n\n| When | What |\n|:---:|---:|\n| 2026-11-25 13:40 |")
+    table = MARKDOWN_IT.render(body.split("\n\n<!-- blameless-review:start -->")[0]).strip()
+    assert table in html
+    assert '<td style="text-align:right">pool size | max 100, logs say &lt;b&gt;bold' in html
+
+
+def test_built_in_blameless_rules_have_a_keyword_in_every_match():
+    """The linter runs a rule only on text holding one of its keywords: check that every
+    pattern of the built-in rules has one in each match (a literal run holding a keyword,
+    in a group, an alternative of all branches or a repeat of at least one)."""
+    parse, constants = pytest.importorskip("re._parser"), pytest.importorskip("re._constants")
+    repeats = (constants.MAX_REPEAT, constants.MIN_REPEAT, constants.POSSESSIVE_REPEAT)
+
+    def has_keyword(items, keywords) -> bool:
+        run = ""
+        for op, value in items:
+            if op is constants.LITERAL and value < 128:
+                run += chr(value).lower()
+                continue
+            if any(keyword in run for keyword in keywords):
+                return True
+            run = ""
+            if (
+                (op is constants.SUBPATTERN and has_keyword(value[-1], keywords))
+                or (op in repeats and value[0] >= 1 and has_keyword(value[2], keywords))
+                or (op is constants.BRANCH and all(has_keyword(b, keywords) for b in value[1]))
+            ):
+                return True
+        return any(keyword in run for keyword in keywords)
+
+    ruleset = blameless._ruleset("en", None)
+    for rule in ruleset.rules:
+        assert rule.keywords, rule.id
+        for pattern in rule.patterns:
+            assert has_keyword(parse.parse(pattern.pattern, pattern.flags), rule.keywords), (
+                f"{rule.id}: {pattern.pattern}"
+            )
+
+
+@pytest.mark.usefixtures("realistic")
+def test_linting_only_where_keywords_are_finds_what_linting_everything_finds(
+    session_factory, settings, monkeypatch
+):
+    draft_text = render(context(session_factory, settings))
+    notes = "\n".join(
+        f"| {n} | {text} |"
+        for n, text in enumerate(
+            [
+                "Bob forgot to drain the pool; we should have caught it",
+                "human error, error rate up, Dave's mistake, failed over",
+                "engineers failed to notice; obviously Alice ignored the alerts",
+                # Dotted and dotless i, long s: case-insensitive matches with no keyword
+                # casefolded, in a cell with one (error).
+                "\u0130gnored the alert, \u0131gnored the alerts, \u017fhould have \u017feen"
+                ", error",
+                "`we should have known` https://example.com/should-have-known",
+            ]
+        )
+    )
+    text = (
+        f"{draft_text}\n## Action items\n\n| # | Action |\n|---|---|\n{notes}\n- be more careful\n"
+    )
+    found = blameless.lint(text)
+    everything = blameless._ruleset("en", None)
+    everything = dataclasses.replace(
+        everything,
+        shortcut=None,
+        rules=tuple(dataclasses.replace(r, keyword_search=None) for r in everything.rules),
+    )
+    monkeypatch.setattr(blameless, "_ruleset", lambda language, rules_dir: everything)
+
+    assert len(found) >= 10
+    assert blameless.lint(text) == found
 
 
 # -- an incident with almost nothing in it --------------------------------------------------

@@ -187,6 +187,9 @@ class ConsoleShell:
         for line in self._lines(stream, interactive):
             if not self.execute(line):
                 break
+            if not interactive:
+                # A script reads like a person who waits for the runbook to get somewhere.
+                self.handler.runbooks.wait_until_idle()
 
     def _lines(self, stream: TextIO, interactive: bool) -> Iterator[str]:
         if not interactive:

@@ -52,6 +52,7 @@ def run(settings: Settings, session_factory: sessionmaker[Session], host: str, p
     stop = threading.Event()
     threading.Thread(target=_learn_bot_user_id, args=(chat, stop), daemon=True).start()
     handler.deliverer.start()
+    handler.runbooks.recover()
     try:
         if socket_mode:
             log.info("Connecting to Slack in Socket Mode")
@@ -67,3 +68,4 @@ def run(settings: Settings, session_factory: sessionmaker[Session], host: str, p
     finally:
         stop.set()
         handler.deliverer.stop()
+        handler.runbooks.shutdown()

@@ -1,0 +1,442 @@
+"""Run one runbook step in a process of its own: the engine's side of the worker protocol.
+
+`run_step` starts `python -m bot.runbooks.worker` in a new session (so a process
+group of its own), sends it the request and relays what it reports. Whatever the
+step does (hang, crash, eat memory, spawn commands that never end), the bot's
+process only ever sees messages and an outcome: the step's whole process group
+is killed on timeout or cancel, and whatever the step left running is killed
+when it ends.
+
+The worker gets the bot's environment without anything that looks secret
+(tokens, passwords, keys, database URLs), and the run's secrets as
+RUNBOOK_SECRET_<NAME>. Everything it reports is masked here again, with the
+run's secrets and the values kept out of its environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from bot.runbooks.context import SECRET_ENV_PREFIX, secret_env_name, signal_name
+from bot.runbooks.redaction import LineMasker, Redactor
+
+StepStatus = Literal["succeeded", "failed", "timed_out", "cancelled", "crashed"]
+
+WORKER_MODULE = "bot.runbooks.worker"
+POLL_SECONDS = 0.1
+KILL_GRACE_SECONDS = 2.0
+"""After SIGTERM, how long the step's process group has before SIGKILL."""
+EXIT_GRACE_SECONDS = 2.0
+"""After its result, how long the worker has to exit by itself."""
+LINE_LIMIT = 4_000_000
+"""The longest protocol line read in one piece (a result is at most about 1M characters)."""
+MESSAGE_TYPES = ("log", "note", "artifact", "result", "error")
+
+_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the `bot` package
+_SECRET_ENV_NAME = re.compile(
+    r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|COOKIE|AUTH|API_?KEY|ACCESS_?KEY|"
+    r"DATABASE_URL|DSN|(?:^|_)(?:KEY|PASS|PW)(?:_|$)",
+    re.IGNORECASE,
+)
+_URL_PASSWORD = re.compile(r"://[^\s/@:]*:([^\s/@]+)@")
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """For an on_failure method: the step that failed for good, and its error."""
+
+    step: str
+    error: str
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """What the worker runs: `method` of `class_name` in the file at `path`.
+
+    `params` holds no secret (they go to `run_step(secrets=...)`); `secret_names`
+    are the runbook's secret parameters, given or not. `failure` is set to call an
+    on_failure method (a StepFailure or {"step": ..., "error": ...}). `memory_limit_mb`
+    caps the address space of the step's process and of the commands it runs.
+    """
+
+    path: str | os.PathLike[str]
+    class_name: str
+    method: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    secret_names: Sequence[str] = ()
+    incident: Mapping[str, object] = field(default_factory=dict)
+    outputs: Mapping[str, object] = field(default_factory=dict)
+    dry_run: bool = False
+    artifacts_dir: str | os.PathLike[str] = ""
+    failure: StepFailure | Mapping[str, str] | None = None
+    memory_limit_mb: int | None = None
+
+    def to_json(self, secret_names: Sequence[str] = ()) -> dict[str, Any]:
+        """The request as the worker reads it (with `secret_names` added to the declared ones)."""
+        return {
+            "path": os.fspath(self.path),
+            "class_name": self.class_name,
+            "method": self.method,
+            "params": dict(self.params),
+            "secret_names": sorted({*self.secret_names, *secret_names}),
+            "incident": dict(self.incident),
+            "outputs": dict(self.outputs),
+            "dry_run": self.dry_run,
+            "artifacts_dir": os.fspath(self.artifacts_dir),
+            "failure": _failure_json(self.failure),
+            "memory_limit_mb": self.memory_limit_mb,
+        }
+
+
+def _failure_json(failure: StepFailure | Mapping[str, str] | None) -> dict[str, str] | None:
+    if failure is None:
+        return None
+    if isinstance(failure, StepFailure):
+        return {"step": failure.step, "error": failure.error}
+    return {"step": str(failure["step"]), "error": str(failure["error"])}
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """How a step ended.
+
+    `result`: the value returned (succeeded only). `error`: why it did not
+    succeed. `output`: its log lines (and the worker's stderr, and the traceback
+    of a failure), masked and capped. `duration` in seconds. `artifacts`: paths
+    of the files it wrote with ctx.artifact. `traceback`: of a failure.
+    """
+
+    status: StepStatus
+    result: object
+    error: str | None
+    output: str
+    duration: float
+    artifacts: list[str]
+    traceback: str | None = None
+
+
+def run_step(
+    request: StepRequest,
+    *,
+    timeout: float | None,
+    secrets: Mapping[str, str],
+    cancel: threading.Event,
+    on_message: Callable[[dict[str, Any]], None],
+    python: str = sys.executable,
+    output_cap: int = 64_000,
+) -> StepOutcome:
+    """Run one step in a worker process and wait for it to end, one way or another.
+
+    `on_message` is called, in this thread, with every message of the worker as
+    it comes (`log`, `note`, `artifact`, then `result` or `error`), masked.
+    `timeout` (seconds; None: no limit) and `cancel` are checked every 0.1 s; either
+    kills the step's whole process group. Never raises for anything the step does.
+    """
+    started = time.monotonic()
+    env, withheld = worker_environment(os.environ, secrets)
+    redactor = Redactor(
+        [
+            *secrets.values(),
+            *(value for value in withheld if len(value) >= 8 and not value.startswith("/")),
+        ]
+    )
+    collector = _Collector(redactor, output_cap, request.artifacts_dir, on_message)
+    if cancel.is_set():
+        return collector.outcome("cancelled", "cancelled before it started", started)
+    payload = json.dumps(request.to_json(list(secrets)), default=str).encode("utf-8")
+    try:
+        worker = subprocess.Popen(
+            [python, "-m", WORKER_MODULE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=env,
+        )
+    except OSError as error:
+        return collector.outcome("crashed", f"could not start the step's process: {error}", started)
+    assert worker.stdin is not None and worker.stdout is not None and worker.stderr is not None
+
+    events: queue.Queue[tuple[str, bytes | None]] = queue.Queue()
+    threads = [
+        threading.Thread(target=_write, args=(worker.stdin, payload), daemon=True),
+        threading.Thread(target=_read, args=(worker.stdout, "stdout", events), daemon=True),
+        threading.Thread(target=_read, args=(worker.stderr, "stderr", events), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+
+    deadline = None if timeout is None else started + timeout
+    ended: StepStatus | None = None
+    waited_since: float | None = None
+    try:
+        while True:
+            _deliver(events, collector, block=True)
+            now = time.monotonic()
+            exited = worker.poll() is not None
+            if exited or collector.final is not None or collector.stdout_closed:
+                # Reported, or ending: let it exit and its last words arrive, for a moment.
+                waited_since = waited_since or now
+                if (exited and collector.stdout_closed) or now - waited_since > EXIT_GRACE_SECONDS:
+                    break
+                if collector.final is not None:
+                    continue
+            if cancel.is_set():
+                ended = "cancelled"
+                break
+            if deadline is not None and now >= deadline:
+                ended = "timed_out"
+                break
+    finally:
+        _end_group(worker, graceful=collector.final is None)
+        for thread in threads:
+            thread.join(KILL_GRACE_SECONDS)
+        _deliver(events, collector, block=False)
+
+    if ended == "cancelled":
+        return collector.outcome("cancelled", "cancelled", started)
+    if ended == "timed_out":
+        return collector.outcome("timed_out", f"timed out after {timeout:g}s", started)
+    final = collector.final
+    if final is not None and final["type"] == "result":
+        return collector.outcome("succeeded", None, started, result=final.get("value"))
+    if final is not None:
+        return collector.outcome("failed", str(final.get("error") or "failed"), started)
+    return collector.outcome("crashed", collector.crash_description(worker.returncode), started)
+
+
+def worker_environment(
+    environ: Mapping[str, str], secrets: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The worker's environment, and the values kept out of it.
+
+    Variables named like credentials, database URLs and values holding a password
+    in a URL are left out (proxy variables are kept: requests need them, and their
+    password is masked in output). The secrets are added as RUNBOOK_SECRET_<NAME>,
+    and the folder holding `bot` is put first on PYTHONPATH.
+    """
+    env: dict[str, str] = {}
+    withheld: list[str] = []
+    for name, value in environ.items():
+        in_url = _URL_PASSWORD.search(value)
+        if name.lower().endswith("_proxy"):
+            env[name] = value
+            if in_url:
+                withheld.append(in_url.group(1))
+        elif name.startswith(SECRET_ENV_PREFIX) or _SECRET_ENV_NAME.search(name) or in_url:
+            withheld.append(value)
+        else:
+            env[name] = value
+    for name, value in secrets.items():
+        env[secret_env_name(name)] = value
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
+    return env, withheld
+
+
+class _Collector:
+    """Takes in what the worker says: relays it, keeps the capped output and the result."""
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        output_cap: int,
+        artifacts_dir: str | os.PathLike[str],
+        on_message: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.redactor = redactor
+        self.output = _CappedText(output_cap)
+        self.artifacts_dir = Path(artifacts_dir).resolve() if os.fspath(artifacts_dir) else None
+        self.on_message = on_message
+        self.final: dict[str, Any] | None = None
+        self.artifacts: list[str] = []
+        self.stdout_closed = False
+        self.fatal_line = ""
+        self._stderr_masker: LineMasker = redactor.line_masker()
+
+    def take(self, stream: str, raw: bytes | None) -> None:
+        if raw is None:
+            self.stdout_closed = self.stdout_closed or stream == "stdout"
+            return
+        text = raw.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r")
+        if stream == "stderr":
+            if text.startswith("Fatal Python error") and not self.fatal_line:
+                self.fatal_line = self.redactor.mask(text)[:300]
+            shown = self._stderr_masker(text)
+            if shown is not None:
+                self.log(shown, stream="stderr")
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict) or message.get("type") not in MESSAGE_TYPES:
+            self.log(self.redactor.mask(text))
+            return
+        kind = message["type"]
+        if kind in ("log", "note"):
+            shown = self.redactor.mask(str(message.get("text", "")))
+            if kind == "log":
+                self.log(shown)
+            else:
+                self.on_message({"type": "note", "text": shown})
+        elif kind == "artifact":
+            self.artifact(message)
+        elif self.final is None:
+            masked = self.redactor.mask_value(message)
+            assert isinstance(masked, dict)
+            self.final = masked
+            self.on_message(masked)
+
+    def log(self, text: str, *, stream: str | None = None) -> None:
+        self.output.add(text)
+        self.on_message({"type": "log", "text": text, **({"stream": stream} if stream else {})})
+
+    def artifact(self, message: dict[str, Any]) -> None:
+        path = Path(str(message.get("path", ""))).resolve()
+        if self.artifacts_dir is None or not path.is_relative_to(self.artifacts_dir):
+            self.log(f"an artifact outside the run's artifacts folder is ignored: {path}")
+            return
+        self.artifacts.append(str(path))
+        self.on_message(
+            {"type": "artifact", "name": self.redactor.mask(path.name), "path": str(path)}
+        )
+
+    def crash_description(self, returncode: int | None) -> str:
+        if returncode is None:
+            how = "did not exit"
+        elif returncode < 0:
+            how = f"was killed by signal {signal_name(-returncode)}"
+        else:
+            how = f"exited with code {returncode}"
+        text = f"the step's process {how} without reporting a result"
+        return f"{text} ({self.fatal_line})" if self.fatal_line else text
+
+    def outcome(
+        self, status: StepStatus, error: str | None, started: float, *, result: object = None
+    ) -> StepOutcome:
+        tb: str | None = None
+        if status == "failed" and self.final is not None:
+            tb = str(self.final.get("traceback") or "") or None
+            if tb:
+                self.output.add(tb.rstrip("\n"))
+        return StepOutcome(
+            status=status,
+            result=result,
+            error=error,
+            output=self.output.text(),
+            duration=time.monotonic() - started,
+            artifacts=list(self.artifacts),
+            traceback=tb,
+        )
+
+
+class _CappedText:
+    """Lines of text, at most `cap` characters kept: the start and the end, with a note between."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = max(0, cap)
+        self.head_cap = self.cap // 2
+        self.head: list[str] = []
+        self.head_length = 0
+        self.tail: deque[str] = deque()
+        self.tail_length = 0
+        self.dropped = 0
+
+    def add(self, line: str) -> None:
+        text = line + "\n"
+        if self.head_length < self.head_cap:
+            taken = text[: self.head_cap - self.head_length]
+            self.head.append(taken)
+            self.head_length += len(taken)
+            text = text[len(taken) :]
+            if not text:
+                return
+        self.tail.append(text)
+        self.tail_length += len(text)
+        room = self.cap - self.head_length
+        while self.tail_length > room:
+            first = self.tail[0]
+            excess = self.tail_length - room
+            if len(first) <= excess:
+                self.tail.popleft()
+                self.tail_length -= len(first)
+                self.dropped += len(first)
+            else:
+                self.tail[0] = first[excess:]
+                self.tail_length -= excess
+                self.dropped += excess
+
+    def text(self) -> str:
+        head, tail = "".join(self.head), "".join(self.tail)
+        if not self.dropped:
+            return (head + tail).removesuffix("\n")
+        note = f"[… {self.dropped} more characters not kept]"
+        return f"{head.removesuffix(chr(10))}\n{note}\n{tail.removesuffix(chr(10))}"
+
+
+def _deliver(
+    events: queue.Queue[tuple[str, bytes | None]], collector: _Collector, *, block: bool
+) -> None:
+    """Hand what arrived to the collector: wait up to POLL_SECONDS for the first, if `block`."""
+    try:
+        stream, raw = events.get(timeout=POLL_SECONDS) if block else events.get_nowait()
+    except queue.Empty:
+        return
+    collector.take(stream, raw)
+    for _ in range(10_000):  # stay responsive to timeout and cancel under a flood
+        try:
+            stream, raw = events.get_nowait()
+        except queue.Empty:
+            return
+        collector.take(stream, raw)
+
+
+def _write(pipe: IO[bytes], payload: bytes) -> None:
+    try:
+        with pipe:
+            pipe.write(payload)
+    except OSError:  # it died before reading its request
+        pass
+
+
+def _read(pipe: IO[bytes], stream: str, events: queue.Queue[tuple[str, bytes | None]]) -> None:
+    try:
+        while raw := pipe.readline(LINE_LIMIT):
+            events.put((stream, raw))
+    except (OSError, ValueError):
+        pass
+    finally:
+        events.put((stream, None))
+
+
+def _end_group(worker: subprocess.Popen[bytes], *, graceful: bool) -> None:
+    """Kill the step's process group: SIGTERM and up to 2 s for the worker to go, then SIGKILL.
+
+    Without `graceful` (the step reported; anything left is a stray) SIGKILL at once.
+    """
+    group = worker.pid
+    if graceful:
+        _signal_group(group, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(KILL_GRACE_SECONDS)
+    _signal_group(group, signal.SIGKILL)
+    worker.wait()
+
+
+def _signal_group(group: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signum)

@@ -1,0 +1,325 @@
+"""The process one runbook step runs in: `python -m bot.runbooks.worker`.
+
+The engine (`bot.runbooks.process`) starts it in a process group of its own and
+writes one JSON object to its stdin:
+
+    {"path": str, "class_name": str, "method": str, "params": {...}, "secret_names": [...],
+     "incident": {...}, "outputs": {...}, "dry_run": bool, "artifacts_dir": str,
+     "failure": null | {"step": str, "error": str}, "memory_limit_mb": null | int}
+
+The worker applies the memory limit, imports the runbook file by path, makes an
+instance of the class (no arguments) and calls the method with `ctx` (an
+`on_failure` method with `ctx, failed_step, error`). It answers with JSON lines
+on stdout, each flushed at once:
+
+    {"type": "log", "text": str}
+    {"type": "note", "text": str}
+    {"type": "artifact", "name": str, "path": str}
+    {"type": "result", "value": <the returned value if JSON can hold it, else its repr>}
+    {"type": "error", "error": "<ExcType>: <message>", "traceback": str}
+
+exactly one `result` or `error` last; exit code 0 after a result, 1 after an
+error. Every message is masked with the run's secrets. The step cannot write on
+the protocol: `print()` (sys.stdout and sys.stderr) becomes `log` lines, and so
+does whatever reaches file descriptor 1 (commands started without `ctx.run`, C
+code); the protocol goes out on a private duplicate of the original stdout.
+File descriptor 2 is left to Python's fatal errors (a segfault's traceback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from bot.runbooks.context import CHUNK, SECRET_ENV_PREFIX, Context, LineSplitter, Message
+from bot.runbooks.redaction import LineMasker, Redactor
+
+RESULT_LIMIT = 1_000_000
+"""Characters of JSON kept of a step's return value; more is cut, with a note."""
+CAPTURE_DRAIN_SECONDS = 0.5
+
+
+class Protocol:
+    """Masked JSON lines on a file descriptor of their own, one writer at a time."""
+
+    def __init__(self, fd: int, redactor: Redactor) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._closed = False
+        self.redactor = redactor
+
+    def send(self, message: Message) -> None:
+        line = json.dumps(self.redactor.mask_value(message), ensure_ascii=False, default=repr)
+        data = (line + "\n").encode("utf-8", errors="replace")
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError:  # the engine is gone: nobody to report to
+                os._exit(1)
+
+    def finish(self, message: Message) -> None:
+        """Send the last message; anything sent later is dropped."""
+        self.send(message)
+        with self._lock:
+            self._closed = True
+
+
+class _LineSink(io.RawIOBase):
+    """The raw end of the replacement sys.stdout / sys.stderr: bytes to log lines."""
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        super().__init__()
+        self.splitter = LineSplitter(on_line)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.splitter.feed(chunk)
+        return len(chunk)
+
+
+class _FdCapture:
+    """Points file descriptor `fd` at a pipe whose lines become log lines."""
+
+    def __init__(self, fd: int, on_line: Callable[[str], None]) -> None:
+        self._fd = fd
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, fd)
+        os.close(write_end)
+        self._read_end = read_end
+        self._splitter = LineSplitter(on_line)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            while chunk := os.read(self._read_end, CHUNK):
+                self._splitter.feed(chunk)
+        except OSError:
+            pass
+        self._splitter.finish()
+
+    def close(self) -> None:
+        """Stop capturing; wait briefly for the last lines (a child may still hold the pipe)."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._fd)
+        os.close(devnull)
+        self._thread.join(CAPTURE_DRAIN_SECONDS)
+
+
+def main() -> int:
+    secrets = [value for key, value in os.environ.items() if key.startswith(SECRET_ENV_PREFIX)]
+    protocol = Protocol(os.dup(1), Redactor(secrets))
+    try:
+        request = read_request(sys.stdin.buffer.read())
+        limit_memory(request.get("memory_limit_mb"))
+    except (ValueError, TypeError, OSError) as error:
+        protocol.finish(
+            {"type": "error", "error": f"{type(error).__name__}: {error}", "traceback": ""}
+        )
+        return 1
+
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    with contextlib.suppress(RuntimeError, ValueError, AttributeError):
+        faulthandler.enable(file=2)  # a segfault's Python traceback, on stderr
+
+    def log_line(masker: LineMasker) -> Callable[[str], None]:
+        def send(line: str) -> None:
+            shown = masker(line)
+            if shown is not None:
+                protocol.send({"type": "log", "text": shown})
+
+        return send
+
+    ctx = Context(
+        step=request["method"],
+        send=protocol.send,
+        params=request["params"],
+        secret_names=request["secret_names"],
+        incident=request["incident"],
+        outputs=request["outputs"],
+        dry_run=request["dry_run"],
+        artifacts_dir=request["artifacts_dir"] or None,
+    )
+    for key in [key for key in os.environ if key.startswith(SECRET_ENV_PREFIX)]:
+        del os.environ[key]  # ctx.secret() has them; commands and libraries never see them
+
+    redactor = protocol.redactor
+    capture = _FdCapture(1, log_line(redactor.line_masker()))
+    sinks = [_LineSink(log_line(redactor.line_masker())) for _ in range(2)]
+    streams = [
+        io.TextIOWrapper(
+            io.BufferedWriter(sink), encoding="utf-8", errors="replace", line_buffering=True
+        )
+        for sink in sinks
+    ]
+    real_stdout, real_stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = streams
+    final: Message
+    try:
+        value = call(request, ctx)
+    except BaseException as error:  # SystemExit and KeyboardInterrupt included: the step failed
+        final = {"type": "error", "error": describe(error), "traceback": step_traceback(error)}
+    else:
+        final = {"type": "result", "value": json_safe(value, ctx)}
+    finally:
+        for stream, sink in zip(streams, sinks, strict=True):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+            sink.splitter.finish()
+        sys.stdout, sys.stderr = real_stdout, real_stderr
+        capture.close()
+    protocol.finish(final)
+    return 0 if final["type"] == "result" else 1
+
+
+def read_request(raw: bytes) -> dict[str, Any]:
+    """The request, checked, with defaults for the optional fields."""
+    request = json.loads(raw.decode("utf-8"))
+    if not isinstance(request, dict):
+        raise ValueError("the request must be a JSON object")
+    for key in ("path", "class_name", "method"):
+        if not isinstance(request.get(key), str) or not request[key]:
+            raise ValueError(f"the request needs {key!r} (a string)")
+    defaults: dict[str, Any] = {
+        "params": {},
+        "secret_names": [],
+        "incident": {},
+        "outputs": {},
+        "dry_run": False,
+        "artifacts_dir": "",
+        "failure": None,
+        "memory_limit_mb": None,
+    }
+    for key, default in defaults.items():
+        if request.get(key) is None:
+            request[key] = default
+        elif type(request[key]) is not type(default) and default is not None:
+            raise ValueError(f"{key!r} must be {type(default).__name__} in the request")
+    failure = request["failure"]
+    if failure is not None and not (
+        isinstance(failure, dict)
+        and isinstance(failure.get("step"), str)
+        and isinstance(failure.get("error"), str)
+    ):
+        raise ValueError('\'failure\' must be null or {"step": str, "error": str}')
+    limit = request["memory_limit_mb"]
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValueError("'memory_limit_mb' must be null or a positive whole number")
+    return request
+
+
+def limit_memory(megabytes: int | None) -> None:
+    """Cap this process's address space (inherited by its commands); never dump core."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if megabytes is None:
+        return
+    wanted = megabytes * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, wanted))
+
+
+def call(request: dict[str, Any], ctx: Context) -> object:
+    """Import the runbook file, make the class, call the method."""
+    path = str(Path(request["path"]).resolve())
+    module = load_file(path)
+    cls = getattr(module, request["class_name"], None)
+    if not isinstance(cls, type):
+        raise LookupError(f"{path} has no class {request['class_name']}")
+    method = getattr(cls(), request["method"], None)
+    if not callable(method):
+        raise LookupError(f"class {request['class_name']} has no method {request['method']}")
+    failure = request["failure"]
+    if failure is not None:
+        return method(ctx, failure["step"], failure["error"])
+    return method(ctx)
+
+
+def load_file(path: str) -> ModuleType:
+    """Import a runbook file under a name of its own; its folder can hold `_helpers.py`."""
+    name = f"bot_runbook_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}: not a Python file")
+    folder = str(Path(path).parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def describe(error: BaseException) -> str:
+    """`ValueError: bad replicas`; the type alone when there is no message."""
+    try:
+        message = str(error)
+    except Exception:
+        message = ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def step_traceback(error: BaseException) -> str:
+    """The traceback without the worker's own frames and the import machinery's."""
+    tb = error.__traceback__
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename == __file__
+        or tb.tb_frame.f_code.co_filename.startswith("<frozen importlib")
+    ):
+        tb = tb.tb_next
+    try:
+        if isinstance(error, SyntaxError):
+            return "".join(traceback.format_exception_only(error))
+        return "".join(traceback.format_exception(type(error), error, tb))
+    except Exception:
+        return describe(error)
+
+
+def json_safe(value: object, ctx: Context) -> object:
+    """`value` if JSON can hold it, else its repr; cut to RESULT_LIMIT characters of JSON."""
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            value = repr(value)
+        except Exception:
+            value = f"<{type(value).__name__} object>"
+        text = json.dumps(value, ensure_ascii=False)
+    if len(text) <= RESULT_LIMIT:
+        return value
+    ctx.log(
+        f"the value returned is {len(text)} characters of JSON; only the first {RESULT_LIMIT} "
+        "are kept, as text (write big results with ctx.artifact)"
+    )
+    shown = value if isinstance(value, str) else text
+    return f"{shown[:RESULT_LIMIT]}[… {len(shown) - RESULT_LIMIT} more characters not kept]"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
