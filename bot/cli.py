@@ -107,9 +107,9 @@ def _start_shell(settings: Settings, user: str) -> None:
     _configure_logging(settings, settings.log_file or SHELL_LOG_FILE)
     engine = _engine(settings)
     interactive = sys.stdout.isatty()
-    console = Console(
-        highlight=False, width=None if interactive else 120, force_terminal=interactive
-    )
+    # A pipe has no width: COLUMNS sets it, else 120 keeps tables readable in logs.
+    width = None if interactive or "COLUMNS" in os.environ else 120
+    console = Console(highlight=False, width=width, force_terminal=interactive)
     chat = ConsoleChat(console)
     session_factory = db.make_session_factory(engine)
     handler = CommandHandler(settings=settings, session_factory=session_factory, chat=chat)

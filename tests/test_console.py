@@ -144,3 +144,37 @@ def test_db_upgrade_and_current(workdir):
     current = run_shell(workdir, [], "db", "current")
     head = ScriptDirectory(str(repo_root() / "alembic")).get_current_head()
     assert current.stdout.strip() == head
+
+
+def test_a_sev1_on_the_api_starts_its_runbook_and_a_step_is_approved(workdir):
+    runbooks = Path(__file__).resolve().parent.parent / "runbooks"
+    result = run_shell(
+        workdir,
+        [
+            "/incident declare sev1 API returns 502s service:api",
+            "/incident role commander @me",
+            "/incident approve 1",
+            "/incident timeline",
+        ],
+        "shell",
+        "--user",
+        "alice",
+        RUNBOOK_DIRS=str(runbooks),
+        RUNBOOK_ARTIFACTS_DIR=str(workdir / "artifacts"),
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Runbook api-first-response, run #1: waiting_approval" in out
+    assert "Step approved for api-first-response (run #1)." in out
+    assert "would run: systemctl restart api.service" in out
+    assert "Runbook api-first-response, run #1: succeeded" in out
+    timeline = out[out.index("Timeline of INC-1") :]
+    expected = [
+        "Runbook api-first-response started",
+        "waits at step restart: approval",
+        "alice approved step restart of api-first-response",
+        "step restart succeeded",
+        "Runbook api-first-response (run #1) succeeded",
+    ]
+    positions = [timeline.index(text) for text in expected]
+    assert positions == sorted(positions)

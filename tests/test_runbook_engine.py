@@ -437,3 +437,149 @@ def test_a_restart_resumes_idempotent_steps_and_interrupts_the_others(
     assert once.status == "interrupted"
     assert once.steps[0].status == "interrupted"
     assert "step first was running and is not safe to run again" in once.error
+
+
+RESUMABLE = """
+import pathlib
+import time
+
+
+@runbook(name="resumable", summary="Survives a restart", allowed=["anyone"])
+class Resumable:
+    @step(idempotent=True)
+    def first(self, ctx):
+        marker = pathlib.Path(MARKER)
+        if not marker.exists():
+            marker.write_text(str(__import__("os").getpid()))
+            time.sleep(60)  # the bot is killed while this runs
+        ctx.log("first finished")
+
+    @step
+    def second(self, ctx):
+        ctx.log("second finished")
+"""
+
+
+def test_a_bot_killed_mid_run_resumes_an_idempotent_step_after_restart(tmp_path):
+    """A real `kill -9` of the bot while a step runs; the next start finishes the run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bot import db
+
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    marker = tmp_path / "first-started"
+    write(folder, "resumable", RESUMABLE.replace("MARKER", repr(str(marker))))
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "INCIDENT_"))},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "RUNBOOK_DIRS": str(folder),
+        "RUNBOOK_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+    }
+    command = [sys.executable, "-m", "bot", "shell", "--user", "alice"]
+    first_bot = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=environment,
+        text=True,
+    )
+    assert first_bot.stdin is not None
+    first_bot.stdin.write("/incident declare sev2 Queue backlog\n/incident runbook run resumable\n")
+    first_bot.stdin.flush()
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the step never started"
+    worker_pid = int(marker.read_text())
+
+    first_bot.send_signal(signal.SIGKILL)
+    first_bot.wait(timeout=10)
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the step's process dies with the bot
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the step's process outlived the bot")
+
+    engine = db.make_engine(environment["DATABASE_URL"])
+    factory = db.make_session_factory(engine)
+    (orphan,) = runs(factory)
+    assert (orphan.status, orphan.steps[0].status) == ("running", "running")
+
+    second_bot = subprocess.run(
+        command,
+        input="/incident runbook status\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    assert second_bot.returncode == 0, second_bot.stderr
+    (finished,) = runs(factory)
+    assert finished.status == "succeeded"
+    assert "first finished" in finished.steps[0].output
+    assert finished.steps[1].status == "succeeded"
+    engine.dispose()
+
+
+MANUAL = """
+@runbook(name="checked", summary="A person confirms", allowed=["anyone"])
+class Checked:
+    @step(manual=True, prompt="Confirm the error rate is back to baseline")
+    def verify(self, ctx):
+        pass
+
+    @step
+    def after(self, ctx):
+        ctx.log("after the check")
+"""
+
+
+@pytest.mark.parametrize(("answer", "status"), [("done", "succeeded"), ("failed", "failed")])
+def test_a_manual_step_waits_for_a_person_to_mark_it(
+    in_incident, handler, folder, session_factory, answer, status
+):
+    write(folder, "checked", MANUAL)
+    in_incident.says("runbook run checked")
+    settle(handler)
+    assert in_incident.says("approve 1").message.text == (
+        "Step verify of run #1 waits for `runbook done` or `runbook failed`."
+    )
+    waiting = [e.text for e in events(session_factory) if e.kind == "runbook_waiting"]
+    assert waiting == [
+        "checked (run #1) waits at step verify: Confirm the error rate is back to baseline"
+    ]
+
+    in_incident.says(f"runbook {answer} 1")
+    settle(handler)
+
+    (run,) = runs(session_factory)
+    assert run.status == status
+    assert run.steps[0].decided_by == "alice"
+
+
+def test_status_lists_the_runs_and_shows_one(in_incident, handler, folder):
+    write(folder, "simple", SIMPLE)
+    in_incident.says("runbook run simple")
+    settle(handler)
+
+    listing = in_incident.says("runbook status").message
+    assert listing.table.rows == (("#1", "simple", "succeeded", "alice", "2026-11-25 14:00"),)
+    one = in_incident.says("runbook status 1").message
+    assert one.title == "Runbook simple, run #1: succeeded"
+    assert "✓ first: succeeded in 0.0 s" in one.lines
+    assert in_incident.says("runbook status 7").message.text == "INC-1 has no runbook run #7."
+    assert "simple" in in_incident.says("runbook list").message.table.rows[0]

@@ -108,8 +108,22 @@ class ConsoleChat:
         return reference
 
     def update(self, channel_id: str, message_ref: str, message: Message) -> None:
-        """A terminal cannot rewrite what it printed; the stored copy is kept current."""
-        self._channel(channel_id).posted[message_ref] = message
+        """A terminal cannot rewrite what it printed: it prints what is new, if anything.
+
+        A changed title and lines not shown before are printed (a runbook's progress);
+        a message whose title and lines stay the same (a summary refresh) prints nothing.
+        """
+        channel = self._channel(channel_id)
+        before = channel.posted.get(message_ref)
+        channel.posted[message_ref] = message
+        if before is None or channel.id != self.current:
+            return
+        style = TONE_STYLES[message.tone]
+        if message.title != before.title:
+            self.console.print(Text(message.title or message.text, style=f"bold {style}".strip()))
+        for line in message.lines:
+            if line not in before.lines:
+                self.console.print(Text(line, style=style))
 
     def pin(self, channel_id: str, message_ref: str) -> None:
         self._channel(channel_id).pinned.append(message_ref)

@@ -29,11 +29,14 @@ File descriptor 2 is left to Python's fatal errors (a segfault's traceback).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import faulthandler
 import importlib.util
 import io
 import json
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -125,7 +128,24 @@ class _FdCapture:
         self._thread.join(CAPTURE_DRAIN_SECONDS)
 
 
+PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when its parent dies
+
+
+def die_with_the_bot() -> None:
+    """If the bot dies, end this step and every command it started (Linux only).
+
+    The step runs in a process group of its own so that a time-out can kill it
+    whole; the same must happen when the bot is killed, or a restarted bot could
+    run an idempotent step again while the old one still runs.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def main() -> int:
+    die_with_the_bot()
     secrets = [value for key, value in os.environ.items() if key.startswith(SECRET_ENV_PREFIX)]
     protocol = Protocol(os.dup(1), Redactor(secrets))
     try:
