@@ -81,3 +81,15 @@ def test_every_command_is_in_the_readme_reference():
         if f"`{grammar.usage(name)}`" not in readme.replace("\\|", "|")
     ]
     assert missing == []
+
+
+def test_the_readme_runbook_example_is_a_valid_runbook(tmp_path):
+    from bot.runbooks.discovery import discover
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Runbooks") :]
+    example = section[section.index("```python") + len("```python") : section.index("```\n", 10)]
+    (tmp_path / "example.py").write_text(example, encoding="utf-8")
+    catalog = discover([tmp_path])
+    assert [str(problem) for problem in catalog.problems] == []
+    assert list(catalog.runbooks) == ["restart-api"]
