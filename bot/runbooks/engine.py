@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import outbox
@@ -185,15 +185,28 @@ class RunbookEngine:
             verbs = "`runbook done` or `runbook failed`" if manual else "`approve` or `deny`"
             raise UsageError(f"Step {step.name} of run #{run.id} waits for {verbs}.")
         now = self.clock()
+        if run.cancelled_by is not None:
+            raise UsageError(f"Run #{run.id} was cancelled by {run.cancelled_by}.")
+        expired = step.expires_at is not None and now >= step.expires_at
+        if step.decision == "expired" or expired:
+            raise UsageError(f"The approval of step {step.name} has expired.")
         if step.decision is not None:
             raise UsageError(f"Step {step.name} was already {step.decision} by {step.decided_by}.")
-        if step.expires_at is not None and now >= step.expires_at:
-            raise UsageError(f"The approval of step {step.name} has expired.")
         if not manual and spec_step is not None and spec_step.approval is not None:
             self._require_approver(session, run, step, spec_step, actor)
-        step.decision, step.decided_by = decision, actor
-        if decision == "approved":
-            step.approved_by = actor
+        # One decision only, even when two people click at the same moment.
+        taken = session.execute(
+            update(RunbookStepRun)
+            .where(RunbookStepRun.id == step.id, RunbookStepRun.decision.is_(None))
+            .values(
+                decision=decision,
+                decided_by=actor,
+                approved_by=actor if decision == "approved" else None,
+            )
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            raise UsageError(f"Step {step.name} of run #{run.id} was already decided.")
         record_event(
             session,
             incident=run.incident,
@@ -371,7 +384,7 @@ class RunbookEngine:
         outcome = self._attempts(session, run, step, spec, spec_step, live, outputs, deadline)
         status = _STATUS_OF[outcome.status]
         step.result = outcome.result if outcome.status == "succeeded" else None
-        self._close_step(session, run, step, status, outcome.error, outcome)
+        self._close_step(session, run, step, status, outcome.error)
         if status != RunStatus.SUCCEEDED:
             return status, f"step {step.name}: {outcome.error or outcome.status}"
         return None
@@ -391,18 +404,31 @@ class RunbookEngine:
         attempts = retry.attempts if retry else 1
         delay = retry.delay_seconds if retry else 0.0
         outcome: StepOutcome | None = None
+        prefix = step.output  # what earlier attempts (or a run before a restart) printed
         for attempt in range(1, attempts + 1):
             step.status, step.attempts = RunStatus.RUNNING, attempt
             step.started_at = step.started_at or self.clock()
             session.commit()
-            outcome = self._process(session, run, spec, spec_step, live, outputs, deadline)
+            outcome = self._process(
+                session,
+                run,
+                spec,
+                spec_step,
+                live,
+                outputs,
+                deadline,
+                step_id=step.id,
+                prefix=prefix,
+            )
             if self._stopping.is_set():
                 raise _Stopping
+            step.output = _cap(prefix + outcome.output)
             if outcome.status in ("succeeded", "cancelled") or attempt == attempts:
                 break
             if deadline is not None and self.clock() >= deadline:
                 break
-            step.output = _cap(f"{step.output}{outcome.output}\n[attempt {attempt} failed]\n")
+            prefix = _cap(f"{step.output}[attempt {attempt} {outcome.status}: {outcome.error}]\n")
+            step.output = prefix
             session.commit()
             if live.cancel.wait(delay):
                 break
@@ -420,6 +446,8 @@ class RunbookEngine:
         outputs: dict[str, Any],
         deadline: datetime | None,
         *,
+        step_id: int,
+        prefix: str,
         method: str | None = None,
         failure: dict[str, str] | None = None,
     ) -> StepOutcome:
@@ -436,7 +464,7 @@ class RunbookEngine:
             artifacts_dir=str(self._artifacts_dir(run)),
             failure=failure,
         )
-        reporter = _Reporter(self, run.id, run.incident_id)
+        reporter = _Reporter(self, run.id, run.incident_id, step_id, prefix)
         session.commit()  # hold no transaction while the step runs: its output is written
         return run_step(
             request,
@@ -460,11 +488,11 @@ class RunbookEngine:
     ) -> str:
         """Wait (persisted) until someone decides, the approval expires or the run is cancelled."""
         now = self.clock()
+        run.status = RunStatus.WAITING_APPROVAL
         if step.status != RunStatus.WAITING_APPROVAL:
             step.status, step.waiting_since = RunStatus.WAITING_APPROVAL, now
             if spec_step.approval is not None:
                 step.expires_at = now + timedelta(seconds=spec_step.approval.ttl_seconds)
-            run.status = RunStatus.WAITING_APPROVAL
             what = (spec_step.prompt or "confirmation") if spec_step.manual else "approval"
             record_event(
                 session,
@@ -532,9 +560,12 @@ class RunbookEngine:
             live,
             {},
             None,
+            step_id=failed.id,
+            prefix=f"{failed.output}[rollback {spec.on_failure}]\n",
             method=spec.on_failure,
             failure={"step": failed.name, "error": error},
         )
+        failed.output = _cap(f"{failed.output}[rollback {spec.on_failure}]\n{outcome.output}")
         if outcome.status == "succeeded":
             text = f"Rollback {spec.on_failure} of {run.runbook} succeeded"
         else:
@@ -559,13 +590,10 @@ class RunbookEngine:
         step: RunbookStepRun,
         status: RunStatus,
         error: str | None,
-        outcome: StepOutcome | None = None,
     ) -> None:
         now = self.clock()
         step.status, step.finished_at = status, now
         step.error = error if status != RunStatus.SUCCEEDED else None
-        if outcome is not None:
-            step.output = _cap(step.output + outcome.output)
         took = ""
         if step.started_at is not None:
             took = f" in {(now - step.started_at).total_seconds():.1f} s"
@@ -635,7 +663,7 @@ class RunbookEngine:
         problem = None
         if spec is None:
             problem = "its runbook file is gone or broken"
-        elif needs_secrets and run.status != RunStatus.PENDING:
+        elif needs_secrets:
             problem = "its secret parameters were only in the memory of the stopped bot"
         elif in_flight is not None:
             spec_step = next((s for s in spec.steps if s.name == in_flight.name), None)
@@ -671,24 +699,27 @@ class RunbookEngine:
 
 
 class _Reporter:
-    """Collects a running step's messages; refreshes the run's chat report now and then."""
+    """Collects a running step's messages: notes go on the timeline at once, output is
+    written to the step and shown in chat at most every OUTPUT_REFRESH_SECONDS."""
 
-    def __init__(self, engine: RunbookEngine, run_id: int, incident_id: int) -> None:
+    def __init__(
+        self, engine: RunbookEngine, run_id: int, incident_id: int, step_id: int, prefix: str
+    ) -> None:
         self.engine = engine
         self.run_id = run_id
         self.incident_id = incident_id
-        self.last_refresh = 0.0
+        self.step_id = step_id
+        self.prefix = prefix
+        self.lines: list[str] = []
+        self.last_flush = engine.clock().timestamp()
 
     def message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        with self.engine.session_factory() as session:
-            run = session.get(RunbookRun, self.run_id)
-            if run is None:
-                return
-            step = next((s for s in run.steps if s.status == RunStatus.RUNNING), None)
-            if kind == "log" and step is not None:
-                step.output = _cap(step.output + str(message.get("text", "")) + "\n")
-            elif kind == "note":
+        if kind == "log":
+            self.lines.append(str(message.get("text", "")) + "\n")
+        elif kind == "note":
+            with self.engine.session_factory() as session:
+                run = session.get_one(RunbookRun, self.run_id)
                 record_event(
                     session,
                     incident=run.incident,
@@ -697,14 +728,19 @@ class _Reporter:
                     text=str(message.get("text", "")),
                     now=self.engine.clock(),
                 )
-            now = self.engine.clock().timestamp()
-            refresh = now - self.last_refresh >= OUTPUT_REFRESH_SECONDS
-            if refresh:
-                self.engine._report(session, run)
-                self.last_refresh = now
+                session.commit()
+        now = self.engine.clock().timestamp()
+        if self.lines and now - self.last_flush >= OUTPUT_REFRESH_SECONDS:
+            self.last_flush = now
+            self._flush()
+
+    def _flush(self) -> None:
+        with self.engine.session_factory() as session:
+            step = session.get_one(RunbookStepRun, self.step_id)
+            step.output = _cap(self.prefix + "".join(self.lines))
+            self.engine._report(session, step.run)
             session.commit()
-        if refresh:
-            self.engine.deliver(self.incident_id)
+        self.engine.deliver(self.incident_id)
 
 
 _STATUS_OF = {
