@@ -117,6 +117,18 @@ def _parse_permissions(value: str) -> dict[str, tuple[str, ...]]:
     return rules
 
 
+def _parse_links(value: str) -> tuple[tuple[str, str], ...]:
+    links = []
+    for entry in value.split(";"):
+        if not entry.strip():
+            continue
+        title, sep, url = entry.partition("=")
+        if not sep or not title.strip() or not url.strip().startswith(("http://", "https://")):
+            raise ValueError(entry)
+        links.append((title.strip(), url.strip()))
+    return tuple(links)
+
+
 def _parse_database_url(value: str) -> str:
     url = value.strip()
     if not url.startswith(("sqlite://", "postgres://", "postgresql://", "postgresql+psycopg://")):
@@ -226,6 +238,14 @@ SETTINGS: dict[str, Setting] = {
         "Folder where runbooks write the files they attach to an incident (one folder per run).",
         _parse_text,
         "a folder path",
+    ),
+    "incident_links": Setting(
+        "INCIDENT_LINKS",
+        "",
+        "Links bookmarked in every incident channel, as `Title=URL` separated by `;`; "
+        "`{service}` and `{reference}` in a URL are filled in (e.g. a dashboard per service).",
+        _parse_links,
+        "Title=https://... pairs separated by ';'",
     ),
     "announce_channel": Setting(
         "INCIDENT_ANNOUNCE_CHANNEL",
@@ -351,6 +371,7 @@ class Settings:
     title_max_length: int = 150
     runbook_dirs: tuple[Path, ...] = (Path("runbooks"),)
     runbook_artifacts_dir: str = "runbook-artifacts"
+    incident_links: tuple[tuple[str, str], ...] = ()
     announce_channel: str = "incidents"
     command_name: str = "/incident"
     log_level: str = "INFO"

@@ -158,6 +158,11 @@ class Deliverer:
         self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
         self.chat.set_purpose(channel_id, f"{incident.reference}: {incident.title}")
         if incident.summary_message_ref is None:
+            for title, url in self.settings.incident_links:
+                filled = url.replace("{service}", incident.service or "")
+                self.chat.bookmark(
+                    channel_id, title, filled.replace("{reference}", incident.reference)
+                )
             summary = messages.incident_summary(incident, self.settings, mention)
             incident.summary_message_ref = self.chat.post(channel_id, summary)
             session.commit()

@@ -64,6 +64,9 @@ class RecordingChat:
         self._record("upload", channel_id, filename, title)
         self.files[filename] = content
 
+    def bookmark(self, channel_id: str, title: str, url: str) -> None:
+        self._record("bookmark", channel_id, title, url)
+
     def mention(self, user: str) -> str:
         return f"@{user}"
 

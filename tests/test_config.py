@@ -47,6 +47,7 @@ def test_custom_severities_and_default(tmp_path: Path):
         ("LOG_LEVEL", "LOUD", "DEBUG, INFO"),
         ("DATABASE_URL", "mysql://root@localhost/x", "postgresql://"),
         ("INCIDENT_DEFAULT_SEVERITY", "SEV9", "SEV1, SEV2, SEV3, SEV4"),
+        ("INCIDENT_LINKS", "Dashboard=ftp://grafana", "Title=https://"),
     ],
 )
 def test_invalid_values_name_the_variable_and_what_is_accepted(variable, value, accepted):

@@ -112,3 +112,25 @@ def test_several_summary_refreshes_are_sent_once(alice, chat, session_factory):
 
     assert chat.methods().count("update") == 1
     assert chat.methods().count("post") == 3
+
+
+def test_configured_links_are_bookmarked_in_the_new_channel(settings, session_factory, chat, clock):
+    from dataclasses import replace
+
+    linked = replace(
+        settings,
+        incident_links=(
+            ("Dashboard", "https://grafana.example.com/d/{service}"),
+            ("Status page", "https://status.example.com/incidents/{reference}"),
+        ),
+    )
+    handler = CommandHandler(
+        settings=linked, session_factory=session_factory, chat=chat, clock=clock
+    )
+    Person(handler, "alice").says("declare sev2 Checkout down service:checkout")
+
+    bookmarks = [args for method, args in chat.calls if method == "bookmark"]
+    assert bookmarks == [
+        ("C0001", "Dashboard", "https://grafana.example.com/d/checkout"),
+        ("C0001", "Status page", "https://status.example.com/incidents/INC-1"),
+    ]

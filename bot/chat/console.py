@@ -51,6 +51,7 @@ class ConsoleChannel:
     history: list[ChatLine] = field(default_factory=list)
     posted: dict[str, Message] = field(default_factory=dict)
     pinned: list[str] = field(default_factory=list)
+    bookmarks: list[tuple[str, str]] = field(default_factory=list)
 
 
 class ConsoleChat:
@@ -135,6 +136,9 @@ class ConsoleChat:
         path.write_text(content, encoding="utf-8")
         channel = self._channel(channel_id)
         self.console.print(Text(f"[#{channel.name}] {title}: {path.resolve()}", style="dim"))
+
+    def bookmark(self, channel_id: str, title: str, url: str) -> None:
+        self._channel(channel_id).bookmarks.append((title, url))
 
     def mention(self, user: str) -> str:
         return f"@{user}"
@@ -270,6 +274,8 @@ class ConsoleShell:
             self.chat.console.print(Text(f"Topic: {channel.topic}", style="dim"))
         for reference in channel.pinned:
             self.chat.show(channel.posted[reference])
+        for title, url in channel.bookmarks:
+            self.chat.console.print(Text(f"Bookmark: {title} {url}", style="dim"))
 
     def _pin(self) -> None:
         channel = self.chat.channels[self.chat.current]

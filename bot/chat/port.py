@@ -107,5 +107,8 @@ class ChatPort(Protocol):
     def upload(self, channel_id: str, filename: str, content: str, title: str) -> None:
         """Share a text file in a channel."""
 
+    def bookmark(self, channel_id: str, title: str, url: str) -> None:
+        """Keep a link at hand in the channel."""
+
     def mention(self, user: str) -> str:
         """How this chat writes a mention of `user` in message text."""

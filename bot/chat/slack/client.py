@@ -160,6 +160,9 @@ class SlackChat:
             "files_upload_v2", channel=channel_id, content=content, filename=filename, title=title
         )
 
+    def bookmark(self, channel_id: str, title: str, url: str) -> None:
+        self.call("bookmarks_add", channel_id=channel_id, title=title, type="link", link=url)
+
     def mention(self, user: str) -> str:
         return f"<@{user}>"
 
