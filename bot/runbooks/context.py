@@ -28,11 +28,8 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
 
@@ -427,6 +424,11 @@ class Context:
         if self._dry_run:
             self.log(f"would {verb} {url}")
             return HttpResult(0, {}, "", 0.0)
+        # Imported here: most steps never make a request, and every step starts a process.
+        import urllib.error
+        import urllib.request
+        from http.client import HTTPException
+
         sent_headers = dict(headers or {})
         data: bytes | None
         if body is None:

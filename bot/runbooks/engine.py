@@ -149,6 +149,8 @@ class RunbookEngine:
     def launch(self, run_id: int, secrets: dict[str, str] | None = None) -> None:
         """Run it in the background (after the transaction that created it committed)."""
         self._live[run_id] = _Live(secrets=dict(secrets or {}))
+        with self._busy_changed:  # busy from now on, not from when a thread picks it up
+            self._busy += 1
         self._pool.submit(self._execute_safely, run_id)
 
     def _require_runner(
@@ -290,8 +292,6 @@ class RunbookEngine:
     # -- executing ---------------------------------------------------------------
 
     def _execute_safely(self, run_id: int) -> None:
-        with self._busy_changed:
-            self._busy += 1
         try:
             self._execute(run_id)
         except _Stopping:

@@ -185,7 +185,13 @@ def run_step(
     waited_since: float | None = None
     try:
         while True:
-            _deliver(events, collector, block=True)
+            if collector.stdout_closed and worker.poll() is None:
+                # Everything was said; only the exit is left: wait on the process, not the pipe.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.wait(timeout=POLL_SECONDS)
+                _deliver(events, collector, block=False)
+            else:
+                _deliver(events, collector, block=True)
             now = time.monotonic()
             exited = worker.poll() is not None
             if exited or collector.final is not None or collector.stdout_closed:
