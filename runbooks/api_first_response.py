@@ -37,4 +37,4 @@ class ApiFirstResponse:
             ctx.log(f"would run: {' '.join(command)} (start with confirm=true to do it)")
             return {"restarted": False}
         ctx.run(command, timeout=120)
-        return {"restarted": True}
+        return {"restarted": not ctx.dry_run}

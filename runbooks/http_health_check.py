@@ -1,6 +1,6 @@
 """Is the service answering? An HTTP check with an expected status and a latency limit."""
 
-from bot.runbooks.sdk import Param, Retry, on_declare, runbook, step
+from bot.runbooks.sdk import Param, Retry, runbook, step
 
 
 @runbook(
@@ -11,7 +11,6 @@ from bot.runbooks.sdk import Param, Retry, on_declare, runbook, step
         "expect_status": Param(int, default=200, min=100, max=599),
         "max_latency_ms": Param(int, default=1000, min=1),
     },
-    triggers=[on_declare(severity=["SEV1", "SEV2"], mode="offer")],
     allowed=["anyone"],
     timeout="5m",
 )

@@ -31,7 +31,7 @@ class RestartSystemdService:
     def restart(self, ctx):
         """The restart itself, once someone other than the requester approved it."""
         self._systemctl(ctx, "restart")
-        return {"restarted": bool(ctx.params.confirm)}
+        return {"restarted": bool(ctx.params.confirm) and not ctx.dry_run}
 
     @step(timeout="2m", idempotent=True)
     def status_after(self, ctx):

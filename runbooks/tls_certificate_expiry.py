@@ -28,11 +28,20 @@ class TlsCertificateExpiry:
             ctx.log(f"would connect to {host}:{port} and read its certificate")
             return {"dry_run": True}
         context = ssl.create_default_context(cafile=ctx.params.ca_file or None)
-        with (
-            socket.create_connection((host, port), timeout=10) as raw,
-            context.wrap_socket(raw, server_hostname=host) as tls,
-        ):
-            certificate = tls.getpeercert()
+        try:
+            with (
+                socket.create_connection((host, port), timeout=10) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                certificate = tls.getpeercert()
+        except ssl.SSLCertVerificationError:
+            raise  # its message says what is wrong with the certificate
+        except ssl.SSLError as error:
+            raise RuntimeError(
+                f"{host}:{port} did not complete a TLS handshake (is it a TLS port?): {error}"
+            ) from None
+        except OSError as error:
+            raise RuntimeError(f"cannot connect to {host}:{port}: {error}") from None
         expires = ssl.cert_time_to_seconds(certificate["notAfter"])
         days_left = int((expires - time.time()) // 86400)
         ctx.log(f"{host}:{port} certificate expires {certificate['notAfter']} ({days_left} days)")
