@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import textwrap
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.dispatch import CommandHandler
 from bot.models import Incident, RunbookRun, RunbookStepRun
 from tests.conftest import Person
 from tests.db_reads import events
+from tests.runbook_helpers import commanding, runbook_handler, runs, settle
 
 HEADER = (
     "from bot.runbooks.sdk import Approval, Param, Retry, on_declare, on_failure, runbook, step\n"
@@ -28,11 +27,8 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def handler(settings, session_factory, chat, clock, folder, tmp_path):
-    configured = replace(
-        settings, runbook_dirs=(folder,), runbook_artifacts_dir=str(tmp_path / "artifacts")
-    )
-    handler = CommandHandler(
-        settings=configured, session_factory=session_factory, chat=chat, clock=clock
+    handler = runbook_handler(
+        settings, session_factory, chat, clock, folder=folder, artifacts=tmp_path / "artifacts"
     )
     yield handler
     handler.runbooks.shutdown()
@@ -42,27 +38,13 @@ def write(folder: Path, name: str, body: str) -> None:
     (folder / f"{name}.py").write_text(HEADER + textwrap.dedent(body), encoding="utf-8")
 
 
-def settle(handler: CommandHandler) -> None:
-    assert handler.runbooks.wait_until_idle(timeout=30), "a runbook is still running"
-
-
-def runs(session_factory) -> list[RunbookRun]:
-    with session_factory() as session:
-        found = list(session.scalars(select(RunbookRun).order_by(RunbookRun.id)))
-        for run in found:
-            _ = run.steps
-        return found
-
-
 def kinds(session_factory) -> list[str]:
     return [event.kind for event in events(session_factory)]
 
 
 @pytest.fixture
 def in_incident(alice: Person) -> Person:
-    alice.says("declare sev2 Checkout API returns 500s service:checkout")
-    alice.says("role commander @me")
-    return alice
+    return commanding(alice)
 
 
 SIMPLE = """

@@ -18,23 +18,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
 
 from bot.cli import main
-from bot.dispatch import CommandHandler
-from bot.models import RunbookRun
 from bot.runbooks.discovery import discover
 from bot.runbooks.params import parse_arguments
 from bot.runbooks.process import StepOutcome, StepRequest, run_step
 from bot.runbooks.spec import RunbookSpec
 from tests.conftest import Person, repo_root
 from tests.db_reads import events
+from tests.runbook_helpers import commanding, runbook_handler, runs, settle
 
 RUNBOOKS = repo_root() / "runbooks"
 SHIPPED = {
@@ -767,36 +764,17 @@ def test_diagnostics_bundle_dry_run_writes_nothing(logs, tmp_path):
 
 
 @pytest.fixture
-def handler(settings, session_factory, chat, clock, tmp_path) -> Iterator[CommandHandler]:
-    configured = replace(
-        settings,
-        runbook_dirs=(RUNBOOKS,),
-        runbook_artifacts_dir=str(tmp_path / "artifacts"),
-    )
-    handler = CommandHandler(
-        settings=configured, session_factory=session_factory, chat=chat, clock=clock
+def handler(settings, session_factory, chat, clock, tmp_path):
+    handler = runbook_handler(
+        settings, session_factory, chat, clock, folder=RUNBOOKS, artifacts=tmp_path / "artifacts"
     )
     yield handler
     handler.runbooks.shutdown()
 
 
-def settle(handler: CommandHandler) -> None:
-    assert handler.runbooks.wait_until_idle(timeout=30), "a runbook is still running"
-
-
-def runs(session_factory) -> list[RunbookRun]:
-    with session_factory() as session:
-        found = list(session.scalars(select(RunbookRun).order_by(RunbookRun.id)))
-        for run in found:
-            _ = run.steps
-        return found
-
-
 @pytest.fixture
 def in_incident(alice: Person) -> Person:
-    alice.says("declare sev2 Checkout API returns 500s service:checkout")
-    alice.says("role commander @me")
-    return alice
+    return commanding(alice)
 
 
 def test_a_restart_from_chat_waits_for_another_commander(

@@ -40,6 +40,7 @@ ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
 OUTPUT_REFRESH_SECONDS = 2.0
 DECISION_POLL_SECONDS = 0.5
 OUTPUT_CAP = 64_000
+BOT = "incident-bot"  # the actor of what the engine records by itself
 
 
 class _Stopping(Exception):
@@ -494,18 +495,14 @@ class RunbookEngine:
             if spec_step.approval is not None:
                 step.expires_at = now + timedelta(seconds=spec_step.approval.ttl_seconds)
             what = (spec_step.prompt or "confirmation") if spec_step.manual else "approval"
-            record_event(
+            self._note(
                 session,
-                incident=run.incident,
-                kind="runbook_waiting",
-                actor="incident-bot",
-                text=f"{run.runbook} (run #{run.id}) waits at step {step.name}: {what}",
-                now=now,
-                data={"run_id": run.id, "step": step.name, "manual": spec_step.manual},
+                run,
+                "runbook_waiting",
+                f"{run.runbook} (run #{run.id}) waits at step {step.name}: {what}",
+                {"step": step.name, "manual": spec_step.manual},
             )
-            self._report(session, run)
-            session.commit()
-            self.deliver(run.incident_id)
+            self._show(session, run)
         try:
             while True:
                 if self._stopping.is_set():
@@ -573,14 +570,12 @@ class RunbookEngine:
                 f"Rollback {spec.on_failure} of {run.runbook} also failed: "
                 f"{redactor.mask(outcome.error or outcome.status)} (after: {redactor.mask(error)})"
             )
-        record_event(
+        self._note(
             session,
-            incident=run.incident,
-            kind="runbook_rollback",
-            actor="incident-bot",
-            text=text,
-            now=self.clock(),
-            data={"run_id": run.id, "status": outcome.status},
+            run,
+            "runbook_rollback",
+            text,
+            {"status": outcome.status},
         )
 
     def _close_step(
@@ -598,18 +593,14 @@ class RunbookEngine:
         if step.started_at is not None:
             took = f" in {(now - step.started_at).total_seconds():.1f} s"
         detail = f": {error}" if error and status != RunStatus.SUCCEEDED else ""
-        record_event(
+        self._note(
             session,
-            incident=run.incident,
-            kind="runbook_step",
-            actor="incident-bot",
-            text=f"{run.runbook} step {step.name} {status}{took}{detail}",
-            now=now,
-            data={"run_id": run.id, "step": step.name, "status": status.value},
+            run,
+            "runbook_step",
+            f"{run.runbook} step {step.name} {status}{took}{detail}",
+            {"step": step.name, "status": status.value},
         )
-        self._report(session, run)
-        session.commit()
-        self.deliver(run.incident_id)
+        self._show(session, run)
 
     def _finish(
         self, session: Session, run: RunbookRun, status: RunStatus, error: str | None
@@ -620,17 +611,35 @@ class RunbookEngine:
             if step.status in (RunStatus.PENDING, RunStatus.WAITING_APPROVAL):
                 step.status = RunStatus.SKIPPED if status != RunStatus.CANCELLED else status
         took = f" in {(now - run.started_at).total_seconds():.1f} s" if run.started_at else ""
+        self._note(
+            session,
+            run,
+            "runbook_finished",
+            f"Runbook {run.runbook} (run #{run.id}) {status}{took}"
+            + (f": {error}" if error else ""),
+            {"status": status.value},
+        )
+        self._report(session, run)
+
+    def _note(
+        self, session: Session, run: RunbookRun, kind: str, text: str, data: dict[str, Any]
+    ) -> None:
+        """An event of the engine's own on the run's incident timeline."""
         record_event(
             session,
             incident=run.incident,
-            kind="runbook_finished",
-            actor="incident-bot",
-            text=f"Runbook {run.runbook} (run #{run.id}) {status}{took}"
-            + (f": {error}" if error else ""),
-            now=now,
-            data={"run_id": run.id, "status": status.value},
+            kind=kind,
+            actor=BOT,
+            text=text,
+            now=self.clock(),
+            data={"run_id": run.id, **data},
         )
+
+    def _show(self, session: Session, run: RunbookRun) -> None:
+        """Commit, and bring the run's chat report up to date now."""
         self._report(session, run)
+        session.commit()
+        self.deliver(run.incident_id)
 
     def _report(self, session: Session, run: RunbookRun) -> None:
         outbox.enqueue(

@@ -16,12 +16,11 @@ from bot import outbox
 from bot.errors import IncidentBotError
 from bot.models import Incident, RunbookRun, TimelineEvent
 from bot.outbox import Work
-from bot.runbooks.engine import RunbookEngine
+from bot.runbooks.engine import BOT, RunbookEngine
 from bot.runbooks.spec import RunbookSpec, TriggerSpec
 from bot.timeline import record_event
 
 log = logging.getLogger(__name__)
-BOT = "incident-bot"
 
 
 def matches(trigger: TriggerSpec, incident: Incident) -> bool:
