@@ -302,10 +302,17 @@ def import_times(module: str, top: int) -> list[tuple[str, float]]:
 def instant_steps():
     """Replace the worker process with an instant success: what the engine costs without it."""
 
-    def fake(request: StepRequest, **_: Any) -> StepOutcome:
-        return StepOutcome("succeeded", None, None, "", 0.0, [])
+    class InstantWorker:
+        def __init__(self, **_: Any) -> None:
+            pass
 
-    with mock.patch.object(runbook_engine, "run_step", fake):
+        def step(self, request: StepRequest, **_: Any) -> StepOutcome:
+            return StepOutcome("succeeded", None, None, "", 0.0, [])
+
+        def close(self) -> None:
+            pass
+
+    with mock.patch.object(runbook_engine, "RunWorker", InstantWorker):
         yield
 
 
@@ -328,7 +335,7 @@ def main() -> None:
     print(f" ({platform.python_implementation()}), {platform.system()} {platform.machine()}")
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"load average before starting: {load} (other work on the machine skews the figures)")
-    print(f"engine: a process per step, at most {parallel} runs at once; database: SQLite")
+    print(f"engine: a worker process per run, at most {parallel} runs at once; database: SQLite")
     print(f"Target: under {TARGET_MS:g} ms overhead per step")
 
     with tempfile.TemporaryDirectory(prefix="runbook-bench-") as folder:
@@ -447,58 +454,18 @@ def report(bench: Bench, parallel: int) -> None:
     process = max(overhead - bookkeeping, 0.0)
     print(f"  of the {overhead * 1000:.0f} ms per step:")
     print(f"    engine bookkeeping (database, chat)     {share(bookkeeping)}")
+    print(f"    the run's worker process                {share(process)}")
     print(
-        f"    the worker process of the step          {share(process)}"
-        f"   (a lone run_step: {step_mean * 1000:.0f} ms, of which:"
+        f"  for comparison, a step in a process of its own (run_step) costs"
+        f" {step_mean * 1000:.0f} ms:"
+        f" {bare_mean * 1000:.0f} ms interpreter start, {(worker_mean - bare_mean) * 1000:.0f} ms"
+        " imports; a worker per run pays that once per run"
     )
-    print(f"      a bare interpreter start              {share(bare_mean)}")
-    print(f"      the worker's imports                  {share(worker_mean - bare_mean)}")
-    fast_tails = [tail for tail in tails if tail not in slow_tails]
-    exit_time = percentile(fast_tails, 50) if fast_tails else 0.0
-    idle = sum(tail - exit_time for tail in slow_tails) / len(tails)
-    print(f"      waits of run_step after the result    {share(idle)}   on average)")
-    if process >= overhead / 2:
-        print(
-            "  The overhead is dominated by starting a new Python process for every step"
-            f" ({process * 1000:.0f} of {overhead * 1000:.0f} ms): the interpreter start and the"
-            f" worker's imports alone take {worker_mean * 1000:.0f} ms, more than the whole"
-            f" {TARGET_MS:g} ms budget, so no tuning of the engine's bookkeeping can meet the"
-            " target while each step starts an interpreter."
-        )
     if bookkeeping >= TARGET_MS / 1000:
         print(
             f"  Even with no process at all the engine spends {bookkeeping * 1000:.1f} ms per step"
             " on database writes and chat delivery: that alone misses the target."
         )
-    if not met:
-        print(PROPOSALS.rstrip("\n"))
-
-
-PROPOSALS = """
-  Ways to meet the target and keep process isolation (proposals, not implemented):
-  a) One worker process per run, not per step: the run thread starts a worker
-     (its own session / process group) when the run starts and sends it one
-     request per step over the existing JSON-lines protocol; the worker imports
-     the runbook file once and keeps the object between steps. On timeout or
-     cancel the whole group is killed, as now, and a fresh worker is started for
-     the next step or retry. Costs one interpreter start per run instead of per
-     step; steps of a run share memory (that is already one runbook's code).
-  b) A fork server: one long-lived, single-threaded process that has imported
-     bot.runbooks.worker (and json, urllib, subprocess...) forks a child per step
-     (os.fork + setsid, then the child applies the memory limit, env and secrets
-     and runs the step). A step still gets a fresh process of its own, killed with
-     its process group; a fork costs ~1-5 ms instead of an interpreter start.
-     multiprocessing's "forkserver" start method with set_forkserver_preload
-     does this; a small hand-written server keeps the current pipes protocol.
-  c) Whichever is chosen, cut the worker's import cost too (import urllib.request,
-     http.client and other rarely used modules lazily in bot.runbooks.context),
-     and stop run_step's loop from sleeping a whole POLL_SECONDS when the worker
-     has reported and closed its pipes but is not reaped yet: wait() on the
-     process (with the grace timeout) instead of polling the event queue.
-  d) Engine bookkeeping (several commits and a chat report per step) adds to
-     every step: batch the per-step report/delivery (refresh at most every
-     OUTPUT_REFRESH_SECONDS) and write a step's start and end in fewer commits.
-"""
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from bot.outbox import Work
 from bot.runbooks import params as runbook_params
 from bot.runbooks.conditions import condition_holds
 from bot.runbooks.discovery import Catalog, discover
-from bot.runbooks.process import StepOutcome, StepRequest, run_step
+from bot.runbooks.process import RunWorker, StepOutcome, StepRequest
 from bot.runbooks.redaction import Redactor
 from bot.runbooks.spec import RunbookSpec, StepSpec
 from bot.timeline import record_event
@@ -55,6 +55,7 @@ class _Live:
     cancel: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
     waiting: bool = False  # for a person, with nothing to do until they decide
+    worker: RunWorker | None = None  # the process the run's steps run in
 
 
 class RunbookEngine:
@@ -305,7 +306,9 @@ class RunbookEngine:
                     self._finish(session, run, RunStatus.FAILED, "the engine failed; see the log")
                     session.commit()
         finally:
-            self._live.pop(run_id, None)
+            live = self._live.pop(run_id, None)
+            if live is not None and live.worker is not None:
+                live.worker.close()
             with self._busy_changed:
                 self._busy -= 1
                 self._busy_changed.notify_all()
@@ -467,10 +470,11 @@ class RunbookEngine:
         )
         reporter = _Reporter(self, run.id, run.incident_id, step_id, prefix)
         session.commit()  # hold no transaction while the step runs: its output is written
-        return run_step(
+        if live.worker is None:
+            live.worker = RunWorker(secrets=live.secrets)
+        return live.worker.step(
             request,
             timeout=min(timeouts) if timeouts else None,
-            secrets=live.secrets,
             cancel=live.cancel,
             on_message=reporter.message,
             output_cap=OUTPUT_CAP,

@@ -1,7 +1,8 @@
-"""Run one runbook step in a process of its own: the engine's side of the worker protocol.
+"""Run runbook steps in a process of their own: the engine's side of the worker protocol.
 
-`run_step` starts `python -m bot.runbooks.worker` in a new session (so a process
-group of its own), sends it the request and relays what it reports. Whatever the
+`RunWorker` starts `python -m bot.runbooks.worker` in a new session (so a process
+group of its own) for a run, sends it one request per step and relays what it
+reports; `run_step` does the same for a single step. Whatever the
 step does (hang, crash, eat memory, spawn commands that never end), the bot's
 process only ever sees messages and an outcome: the step's whole process group
 is killed on timeout or cancel, and whatever the step left running is killed
@@ -139,90 +140,148 @@ def run_step(
     python: str = sys.executable,
     output_cap: int = 64_000,
 ) -> StepOutcome:
-    """Run one step in a worker process and wait for it to end, one way or another.
+    """Run one step in a worker process of its own and wait for it to end, one way or another.
 
     `on_message` is called, in this thread, with every message of the worker as
     it comes (`log`, `note`, `artifact`, then `result` or `error`), masked.
     `timeout` (seconds; None: no limit) and `cancel` are checked every 0.1 s; either
-    kills the step's whole process group. Never raises for anything the step does.
+    kills the step's whole process group, as does the step's end for anything it
+    left running. Never raises for anything the step does.
     """
-    started = time.monotonic()
-    env, withheld = worker_environment(os.environ, secrets)
-    redactor = Redactor(
-        [
-            *secrets.values(),
-            *(value for value in withheld if len(value) >= 8 and not value.startswith("/")),
-        ]
-    )
-    collector = _Collector(redactor, output_cap, request.artifacts_dir, on_message)
-    if cancel.is_set():
-        return collector.outcome("cancelled", "cancelled before it started", started)
-    payload = json.dumps(request.to_json(list(secrets)), default=str).encode("utf-8")
+    worker = RunWorker(secrets=secrets, python=python)
     try:
+        return worker.step(
+            request, timeout=timeout, cancel=cancel, on_message=on_message, output_cap=output_cap
+        )
+    finally:
+        worker.close()
+
+
+class RunWorker:
+    """One worker process for the steps of one run, started when a step needs it.
+
+    Steps run one after the other in it, so a step costs a message, not an
+    interpreter start. The process keeps its own process group: a step that
+    times out, is cancelled or crashes takes the whole group with it, and the
+    next step gets a fresh process. `close()` ends it and anything it left running.
+    """
+
+    def __init__(self, *, secrets: Mapping[str, str], python: str = sys.executable) -> None:
+        self.secrets = dict(secrets)
+        self.python = python
+        self.env, withheld = worker_environment(os.environ, self.secrets)
+        self.redactor = Redactor(
+            [
+                *self.secrets.values(),
+                *(value for value in withheld if len(value) >= 8 and not value.startswith("/")),
+            ]
+        )
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._events: queue.Queue[tuple[str, bytes | None]] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+
+    def step(
+        self,
+        request: StepRequest,
+        *,
+        timeout: float | None,
+        cancel: threading.Event,
+        on_message: Callable[[dict[str, Any]], None],
+        output_cap: int = 64_000,
+    ) -> StepOutcome:
+        """Run one step and wait for it to end, one way or another; never raises for the step."""
+        started = time.monotonic()
+        collector = _Collector(self.redactor, output_cap, request.artifacts_dir, on_message)
+        if cancel.is_set():
+            return collector.outcome("cancelled", "cancelled before it started", started)
+        line = json.dumps(request.to_json(list(self.secrets)), default=str) + "\n"
+        try:
+            worker = self._running()
+            assert worker.stdin is not None
+            worker.stdin.write(line.encode("utf-8"))
+            worker.stdin.flush()
+        except OSError as error:
+            self.close()
+            return collector.outcome(
+                "crashed", f"could not start the step's process: {error}", started
+            )
+        deadline = None if timeout is None else started + timeout
+        ended: StepStatus | None = None
+        returncode: int | None = None
+        while collector.final is None:
+            _deliver(self._events, collector, block=True)
+            if collector.stdout_closed:
+                break  # the process is gone
+            if cancel.is_set():
+                ended = "cancelled"
+            elif deadline is not None and time.monotonic() >= deadline:
+                ended = "timed_out"
+            if ended is not None:
+                break
+        if collector.final is None:
+            returncode = self._kill()
+            _deliver(self._events, collector, block=False)
+        if ended == "cancelled":
+            return collector.outcome("cancelled", "cancelled", started)
+        if ended == "timed_out":
+            return collector.outcome("timed_out", f"timed out after {timeout:g}s", started)
+        final = collector.final
+        if final is not None and final["type"] == "result":
+            return collector.outcome("succeeded", None, started, result=final.get("value"))
+        if final is not None:
+            return collector.outcome("failed", str(final.get("error") or "failed"), started)
+        return collector.outcome("crashed", collector.crash_description(returncode), started)
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._worker is not None and self._worker.poll() is None:
+            return self._worker
+        self.close()
         worker = subprocess.Popen(
-            [python, "-m", WORKER_MODULE],
+            [self.python, "-m", WORKER_MODULE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            env=env,
+            env=self.env,
         )
-    except OSError as error:
-        return collector.outcome("crashed", f"could not start the step's process: {error}", started)
-    assert worker.stdin is not None and worker.stdout is not None and worker.stderr is not None
+        assert worker.stdout is not None and worker.stderr is not None
+        self._events = queue.Queue()  # nothing of an earlier process mixes in
+        self._threads = [
+            threading.Thread(
+                target=_read, args=(worker.stdout, "stdout", self._events), daemon=True
+            ),
+            threading.Thread(
+                target=_read, args=(worker.stderr, "stderr", self._events), daemon=True
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._worker = worker
+        return worker
 
-    events: queue.Queue[tuple[str, bytes | None]] = queue.Queue()
-    threads = [
-        threading.Thread(target=_write, args=(worker.stdin, payload), daemon=True),
-        threading.Thread(target=_read, args=(worker.stdout, "stdout", events), daemon=True),
-        threading.Thread(target=_read, args=(worker.stderr, "stderr", events), daemon=True),
-    ]
-    for thread in threads:
-        thread.start()
-
-    deadline = None if timeout is None else started + timeout
-    ended: StepStatus | None = None
-    waited_since: float | None = None
-    try:
-        while True:
-            if collector.stdout_closed and worker.poll() is None:
-                # Everything was said; only the exit is left: wait on the process, not the pipe.
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    worker.wait(timeout=POLL_SECONDS)
-                _deliver(events, collector, block=False)
-            else:
-                _deliver(events, collector, block=True)
-            now = time.monotonic()
-            exited = worker.poll() is not None
-            if exited or collector.final is not None or collector.stdout_closed:
-                # Reported, or ending: let it exit and its last words arrive, for a moment.
-                waited_since = waited_since or now
-                if (exited and collector.stdout_closed) or now - waited_since > EXIT_GRACE_SECONDS:
-                    break
-                if collector.final is not None:
-                    continue
-            if cancel.is_set():
-                ended = "cancelled"
-                break
-            if deadline is not None and now >= deadline:
-                ended = "timed_out"
-                break
-    finally:
-        _end_group(worker, graceful=collector.final is None)
-        for thread in threads:
+    def _kill(self) -> int | None:
+        """End the process group now (SIGTERM, then SIGKILL); returns the exit code."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return None
+        _end_group(worker, graceful=True)
+        for thread in self._threads:
             thread.join(KILL_GRACE_SECONDS)
-        _deliver(events, collector, block=False)
+        return worker.returncode
 
-    if ended == "cancelled":
-        return collector.outcome("cancelled", "cancelled", started)
-    if ended == "timed_out":
-        return collector.outcome("timed_out", f"timed out after {timeout:g}s", started)
-    final = collector.final
-    if final is not None and final["type"] == "result":
-        return collector.outcome("succeeded", None, started, result=final.get("value"))
-    if final is not None:
-        return collector.outcome("failed", str(final.get("error") or "failed"), started)
-    return collector.outcome("crashed", collector.crash_description(worker.returncode), started)
+    def close(self) -> None:
+        """Let the process finish its last answer and go; whatever it left running goes too."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        with contextlib.suppress(OSError):
+            assert worker.stdin is not None
+            worker.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(EXIT_GRACE_SECONDS)
+        _end_group(worker, graceful=False)
+        for thread in self._threads:
+            thread.join(KILL_GRACE_SECONDS)
 
 
 def worker_environment(
@@ -409,14 +468,6 @@ def _deliver(
         except queue.Empty:
             return
         collector.take(stream, raw)
-
-
-def _write(pipe: IO[bytes], payload: bytes) -> None:
-    try:
-        with pipe:
-            pipe.write(payload)
-    except OSError:  # it died before reading its request
-        pass
 
 
 def _read(pipe: IO[bytes], stream: str, events: queue.Queue[tuple[str, bytes | None]]) -> None:

@@ -1,14 +1,15 @@
-"""The process one runbook step runs in: `python -m bot.runbooks.worker`.
+"""The process a runbook's steps run in: `python -m bot.runbooks.worker`.
 
-The engine (`bot.runbooks.process`) starts it in a process group of its own and
-writes one JSON object to its stdin:
+The engine (`bot.runbooks.process`) starts it in a process group of its own, one
+per run, and writes one JSON object per line to its stdin, one line per step:
 
     {"path": str, "class_name": str, "method": str, "params": {...}, "secret_names": [...],
      "incident": {...}, "outputs": {...}, "dry_run": bool, "artifacts_dir": str,
      "failure": null | {"step": str, "error": str}, "memory_limit_mb": null | int}
 
-The worker applies the memory limit, imports the runbook file by path, makes an
-instance of the class (no arguments) and calls the method with `ctx` (an
+The worker applies the memory limit (of the first request), imports the runbook
+file by path (once), makes an instance of the class (no arguments) for each step
+and calls the method with `ctx` (an
 `on_failure` method with `ctx, failed_step, error`). It answers with JSON lines
 on stdout, each flushed at once:
 
@@ -18,8 +19,9 @@ on stdout, each flushed at once:
     {"type": "result", "value": <the returned value if JSON can hold it, else its repr>}
     {"type": "error", "error": "<ExcType>: <message>", "traceback": str}
 
-exactly one `result` or `error` last; exit code 0 after a result, 1 after an
-error. Every message is masked with the run's secrets. The step cannot write on
+exactly one `result` or `error` last for each step. The worker serves steps one
+after the other until stdin closes, then exits (code 1 if any step failed).
+Every message is masked with the run's secrets. The step cannot write on
 the protocol: `print()` (sys.stdout and sys.stderr) becomes `log` lines, and so
 does whatever reaches file descriptor 1 (commands started without `ctx.run`, C
 code); the protocol goes out on a private duplicate of the original stdout.
@@ -40,7 +42,7 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -59,27 +61,18 @@ class Protocol:
     def __init__(self, fd: int, redactor: Redactor) -> None:
         self._fd = fd
         self._lock = threading.Lock()
-        self._closed = False
         self.redactor = redactor
 
     def send(self, message: Message) -> None:
         line = json.dumps(self.redactor.mask_value(message), ensure_ascii=False, default=repr)
         data = (line + "\n").encode("utf-8", errors="replace")
         with self._lock:
-            if self._closed:
-                return
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(self._fd, view) :]
             except OSError:  # the engine is gone: nobody to report to
                 os._exit(1)
-
-    def finish(self, message: Message) -> None:
-        """Send the last message; anything sent later is dropped."""
-        self.send(message)
-        with self._lock:
-            self._closed = True
 
 
 class _LineSink(io.RawIOBase):
@@ -145,24 +138,43 @@ def die_with_the_bot() -> None:
 
 
 def main() -> int:
+    """Serve step requests, one JSON line each, until the engine closes stdin."""
     die_with_the_bot()
-    secrets = [value for key, value in os.environ.items() if key.startswith(SECRET_ENV_PREFIX)]
-    protocol = Protocol(os.dup(1), Redactor(secrets))
-    try:
-        request = read_request(sys.stdin.buffer.read())
-        limit_memory(request.get("memory_limit_mb"))
-    except (ValueError, TypeError, OSError) as error:
-        protocol.finish(
-            {"type": "error", "error": f"{type(error).__name__}: {error}", "traceback": ""}
-        )
-        return 1
-
+    secrets = {key: value for key, value in os.environ.items() if key.startswith(SECRET_ENV_PREFIX)}
+    for key in secrets:
+        del os.environ[key]  # ctx.secret() has them; commands and libraries never see them
+    protocol = Protocol(os.dup(1), Redactor(secrets.values()))
+    requests = os.fdopen(os.dup(0), "rb")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     with contextlib.suppress(RuntimeError, ValueError, AttributeError):
         faulthandler.enable(file=2)  # a segfault's Python traceback, on stderr
+    failures = 0
+    memory_limited = False
+    for raw in requests:
+        if not raw.strip():
+            continue
+        try:
+            request = read_request(raw)
+            if not memory_limited:
+                limit_memory(request.get("memory_limit_mb"))
+                memory_limited = True
+        except (ValueError, TypeError, OSError) as error:
+            protocol.send(
+                {"type": "error", "error": f"{type(error).__name__}: {error}", "traceback": ""}
+            )
+            failures += 1
+            continue
+        final = serve_step(request, protocol, secrets)
+        protocol.send(final)
+        failures += final["type"] != "result"
+    return 1 if failures else 0
+
+
+def serve_step(request: dict[str, Any], protocol: Protocol, secrets: Mapping[str, str]) -> Message:
+    """Run one step with its output captured; returns its final message."""
 
     def log_line(masker: LineMasker) -> Callable[[str], None]:
         def send(line: str) -> None:
@@ -181,10 +193,8 @@ def main() -> int:
         outputs=request["outputs"],
         dry_run=request["dry_run"],
         artifacts_dir=request["artifacts_dir"] or None,
+        environ=secrets,
     )
-    for key in [key for key in os.environ if key.startswith(SECRET_ENV_PREFIX)]:
-        del os.environ[key]  # ctx.secret() has them; commands and libraries never see them
-
     redactor = protocol.redactor
     capture = _FdCapture(1, log_line(redactor.line_masker()))
     sinks = [_LineSink(log_line(redactor.line_masker())) for _ in range(2)]
@@ -210,8 +220,7 @@ def main() -> int:
             sink.splitter.finish()
         sys.stdout, sys.stderr = real_stdout, real_stderr
         capture.close()
-    protocol.finish(final)
-    return 0 if final["type"] == "result" else 1
+    return final
 
 
 def read_request(raw: bytes) -> dict[str, Any]:
@@ -281,8 +290,16 @@ def call(request: dict[str, Any], ctx: Context) -> object:
     return method(ctx)
 
 
+_LOADED: dict[str, ModuleType] = {}
+
+
 def load_file(path: str) -> ModuleType:
-    """Import a runbook file under a name of its own; its folder can hold `_helpers.py`."""
+    """Import a runbook file (once per worker) under a name of its own.
+
+    Its folder goes on sys.path, so it can import helpers such as `_helpers.py`.
+    """
+    if path in _LOADED:
+        return _LOADED[path]
     name = f"bot_runbook_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -293,6 +310,7 @@ def load_file(path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    _LOADED[path] = module
     return module
 
 
