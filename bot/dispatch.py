@@ -198,7 +198,7 @@ class CommandHandler:
             session.commit()
         # The incident and its chat work are safe in the database; now tell the chat.
         lagging = self.deliver(incident.id)
-        run_triggers(self.runbooks, incident.id)
+        self._run_triggers(incident.id)
         with self.session_factory() as session:
             incident = session.get_one(Incident, incident.id)
         channel = (
@@ -211,6 +211,13 @@ class CommandHandler:
         return Reply(self._lag_note(messages.done(text), lagging), open_channel=channel)
 
     # -- runbooks ---------------------------------------------------------------
+
+    def _run_triggers(self, incident_id: int) -> None:
+        """Start or offer matching runbooks; a failure here never undoes the change."""
+        try:
+            run_triggers(self.runbooks, incident_id)
+        except Exception:
+            log.exception("Runbook triggers failed for incident %s", incident_id)
 
     def _start_runbook(self, command: StartRunbook, text: str, ctx: Context) -> Reply:
         with self.session_factory() as session:
@@ -318,7 +325,7 @@ class CommandHandler:
             announcement = messages.change_announcement(incident, event, self.chat.mention)
         lagging = self.deliver(incident.id)
         if event.kind == "severity_changed":
-            run_triggers(self.runbooks, incident.id)
+            self._run_triggers(incident.id)
         if ctx.channel_id == incident.channel_id and not lagging:
             return None  # the person sees the announcement in the channel itself
         return Reply(self._lag_note(messages.done(announcement.text), lagging))
