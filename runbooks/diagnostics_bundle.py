@@ -1,5 +1,6 @@
 """Collect the last lines of the logs that matter into one file attached to the incident."""
 
+from collections import deque
 from pathlib import Path
 
 from bot.runbooks.sdk import Param, runbook, step
@@ -27,9 +28,9 @@ class DiagnosticsBundle:
             if not raw.strip():
                 continue
             try:
-                with path.open("rb") as log_file:
-                    tail = log_file.read().splitlines()[-ctx.params.lines :]
-                text = b"\n".join(tail).decode("utf-8", errors="replace")
+                with path.open("rb") as log_file:  # streamed: a huge log is never all in memory
+                    tail = deque(log_file, maxlen=ctx.params.lines)
+                text = b"".join(tail).decode("utf-8", errors="replace").rstrip("\n")
                 ctx.log(f"{path}: {len(tail)} lines")
             except OSError as error:
                 text = f"(could not read: {error.strerror})"

@@ -58,6 +58,7 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
     "chat.update": ("ts", "channel"),
     "conversations.create": ("name",),
     "conversations.history": ("channel",),
+    "conversations.replies": ("channel", "ts"),
     "conversations.info": ("channel",),
     "conversations.invite": ("channel", "users"),
     "conversations.join": ("channel",),
@@ -649,6 +650,27 @@ class Workspace:
             "response_metadata": {"next_cursor": ""},
         }
 
+    def conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then its replies, oldest first (`ts` may be any of them)."""
+        channel = self._visible_channel(args)
+        if not self.is_member(channel):
+            raise ApiError("not_in_channel")
+        asked = channel.message(str(args["ts"]))
+        if asked is None:
+            raise ApiError("thread_not_found")
+        root = asked.get("thread_ts") or asked["ts"]
+        thread = [m for m in channel.messages if m["ts"] == root or m.get("thread_ts") == root]
+        if _present(args, "oldest"):
+            thread = [m for m in thread if float(m["ts"]) >= float(args["oldest"])]
+        if _present(args, "latest"):
+            thread = [m for m in thread if float(m["ts"]) <= float(args["latest"])]
+        limit = int(args.get("limit") or 1000)
+        return {
+            "messages": copy.deepcopy(thread[:limit]),
+            "has_more": len(thread) > limit,
+            "response_metadata": {"next_cursor": ""},
+        }
+
     # ---- chat
 
     def chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -938,6 +960,7 @@ HANDLERS: dict[str, Handler] = {
     "chat.update": Workspace.chat_update,
     "conversations.create": Workspace.conversations_create,
     "conversations.history": Workspace.conversations_history,
+    "conversations.replies": Workspace.conversations_replies,
     "conversations.info": Workspace.conversations_info,
     "conversations.invite": Workspace.conversations_invite,
     "conversations.join": Workspace.conversations_join,
@@ -1300,8 +1323,11 @@ class SlackApiDouble:
             channel.purpose["value"] = purpose
             return channel_id
 
-    def add_message(self, channel: str, text: str, *, user: str) -> str:
-        """Put a message from `user` (e.g. a human) into a channel (ID or name); returns its ts."""
+    def add_message(
+        self, channel: str, text: str, *, user: str, thread_ts: str | None = None
+    ) -> str:
+        """Put a message from `user` (e.g. a human) into a channel (ID or name), in a thread if
+        `thread_ts` is given; returns its ts."""
         with self._lock:
             found = self.workspace.find_channel(channel)
             if found is None or user not in self.workspace.users:
@@ -1309,6 +1335,8 @@ class SlackApiDouble:
             message = {"type": "message", "user": user, "text": text, "team": self.team_id}
             message["ts"] = self.workspace.new_ts()
             found.messages.append(message)
+            if thread_ts is not None:
+                self.workspace._add_to_thread(found, message, thread_ts)
             return message["ts"]
 
     def channel(self, channel_id: str) -> Channel | None:

@@ -566,6 +566,22 @@ def test_pinned_messages_go_on_the_timeline_once_and_follow_edits_and_unpinning(
     assert events(session_factory, "chat_message")[0].deleted_at is not None
 
 
+def test_a_pinned_reply_in_a_thread_keeps_its_text(
+    bot: BotServer, double: SlackApiDouble, room: str, session_factory
+):
+    found = declare(bot, room, "sev2 Checkout API returns 500s")
+    channel = found.channel_id
+    parent = double.add_message(channel, "what do the pool metrics say?", user=ALICE)
+    reply = double.add_message(channel, "pool is exhausted at 14:02", user=BOB, thread_ts=parent)
+
+    bot.event(reaction("reaction_added", channel, reply), event_id="Ev-thread-pin")
+
+    captured = eventually(lambda: events(session_factory, "chat_message"))
+    assert captured[0].text == "pool is exhausted at 14:02"
+    assert captured[0].data["author"] == BOB
+    assert captured[0].occurred_at == posted_at(reply)
+
+
 def test_only_the_timeline_reaction_on_messages_counts(
     bot: BotServer, double: SlackApiDouble, room: str, session_factory
 ):

@@ -40,6 +40,17 @@ def register(app: App, services: SlackServices) -> None:
                 "conversations_history", channel=channel, latest=ts, inclusive=True, limit=1
             )
             found = [m for m in history.get("messages", []) if m.get("ts") == ts]
+            if not found:  # a reply in a thread: history holds only the thread's parent
+                thread = chat.call(
+                    "conversations_replies",
+                    channel=channel,
+                    ts=ts,
+                    oldest=ts,
+                    latest=ts,
+                    inclusive=True,
+                    limit=1,
+                )
+                found = [m for m in thread.get("messages", []) if m.get("ts") == ts]
             permalink = chat.call("chat_getPermalink", channel=channel, message_ts=ts)
         except (ChatUnavailable, ChatRejected) as error:
             log.warning("Could not read message %s in %s: %s", ts, channel, error)
