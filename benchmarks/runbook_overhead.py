@@ -42,7 +42,7 @@ from bot.chat.port import Channel, Context, Message, Reply
 from bot.config import Settings
 from bot.dispatch import CommandHandler
 from bot.models import RunbookRun
-from bot.runbooks import engine as runbook_engine
+from bot.runbooks import execution as runbook_execution
 from bot.runbooks.engine import ACTIVE, RunbookEngine
 from bot.runbooks.process import (
     POLL_SECONDS,
@@ -312,7 +312,7 @@ def instant_steps():
         def close(self) -> None:
             pass
 
-    with mock.patch.object(runbook_engine, "RunWorker", InstantWorker):
+    with mock.patch.object(runbook_execution, "RunWorker", InstantWorker):
         yield
 
 
