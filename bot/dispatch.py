@@ -59,7 +59,8 @@ from bot.errors import IncidentBotError, UsageError
 from bot.models import ActionKind, Incident, Status, TimelineEvent
 from bot.outbox import Work
 from bot.permissions import NotAllowed
-from bot.runbooks.engine import RunbookEngine, incident_runs
+from bot.runbook_commands import RunbookCommands
+from bot.runbooks.engine import RunbookEngine
 from bot.runbooks.triggers import run_triggers
 from bot.when import Clock, parse_time, utc_now
 
@@ -101,6 +102,7 @@ class CommandHandler:
         self.runbooks = RunbookEngine(
             settings=settings, session_factory=session_factory, deliver=self.deliver, clock=clock
         )
+        self.runbook_commands = RunbookCommands(self)
 
     def handle(self, text: str, context: Context) -> Reply | None:
         """Run one command line; returns what to tell the person, if anything."""
@@ -149,14 +151,14 @@ class CommandHandler:
                 catalog = self.runbooks.catalog()
                 return Reply(run_messages.catalog_message(catalog, self.grammar.command_name))
             case StartRunbook():
-                return self._start_runbook(command, text, context)
+                return self.runbook_commands.start(command, text, context)
             case ShowRuns():
-                return self._show_runs(command, text, context)
+                return self.runbook_commands.show_runs(command, text, context)
             case DecideStep() | CancelRun():
-                return self._steer_run(command, context)
+                return self.runbook_commands.steer(command, context)
             case Show() | ShowTimeline():
                 with self.session_factory() as session:
-                    incident = self._target(session, command, text, context)
+                    incident = self.target(session, command, text, context)
                     return Reply(self._view(session, incident, command))
             case _:
                 return self._change(command, text, context)
@@ -167,7 +169,7 @@ class CommandHandler:
             return messages.timeline(incident, events, self.settings.timezone, self.chat.mention)
         return messages.incident_summary(incident, self.settings, self.chat.mention)
 
-    def _target(self, session: Session, command: Targeted, text: str, ctx: Context) -> Incident:
+    def target(self, session: Session, command: Targeted, text: str, ctx: Context) -> Incident:
         if command.reference is not None:
             return incidents.get_incident(session, command.reference)
         if ctx.channel_id is not None:
@@ -208,7 +210,7 @@ class CommandHandler:
         )
         where = f" in #{channel.name}" if channel else ""
         text = f"Declared {incident.reference} ({incident.severity}): {incident.title}{where}."
-        return Reply(self._lag_note(messages.done(text), lagging), open_channel=channel)
+        return Reply(self.lag_note(messages.done(text), lagging), open_channel=channel)
 
     # -- runbooks ---------------------------------------------------------------
 
@@ -219,58 +221,12 @@ class CommandHandler:
         except Exception:
             log.exception("Runbook triggers failed for incident %s", incident_id)
 
-    def _start_runbook(self, command: StartRunbook, text: str, ctx: Context) -> Reply:
-        with self.session_factory() as session:
-            incident = self._target(session, command, text, ctx)
-            incidents.refuse_if_closed(incident)
-            run, secrets = self.runbooks.start(
-                session,
-                incident=incident,
-                name=command.name,
-                words=command.arguments,
-                actor=ctx.actor,
-                dry_run=command.dry_run,
-            )
-            session.commit()
-            run_id, incident_id = run.id, incident.id
-            started = f"Started {run.runbook} for {incident.reference} (run #{run.id})."
-        self.runbooks.launch(run_id, secrets)
-        lagging = self.deliver(incident_id)
-        return Reply(self._lag_note(messages.done(started), lagging))
-
-    def _show_runs(self, command: ShowRuns, text: str, ctx: Context) -> Reply:
-        with self.session_factory() as session:
-            incident = self._target(session, command, text, ctx)
-            runs = incident_runs(session, incident)
-            if command.run_id is not None:
-                run = next((r for r in runs if r.id == command.run_id), None)
-                if run is None:
-                    raise UsageError(f"{incident.reference} has no runbook run #{command.run_id}.")
-                return Reply(run_messages.run_report(run, self.settings.timezone))
-            return Reply(run_messages.runs_message(runs, self.settings.timezone))
-
-    def _steer_run(self, command: DecideStep | CancelRun, ctx: Context) -> Reply:
-        with self.session_factory() as session:
-            if isinstance(command, CancelRun):
-                run = self.runbooks.cancel(session, run_id=command.run_id, actor=ctx.actor)
-                said = f"Cancelling {run.runbook} (run #{run.id})."
-            else:
-                run = self.runbooks.decide(
-                    session, run_id=command.run_id, actor=ctx.actor, decision=command.decision
-                )
-                said = f"Step {command.decision} for {run.runbook} (run #{run.id})."
-            incident_id = run.incident_id
-            session.commit()
-        self.runbooks.wake(command.run_id)
-        lagging = self.deliver(incident_id)
-        return Reply(self._lag_note(messages.done(said), lagging))
-
     # -- postmortems ------------------------------------------------------------
 
     def _draft_postmortem(self, command: DraftPostmortem, text: str, ctx: Context) -> Reply:
         now = self.clock()
         with self.session_factory() as session:
-            incident = self._target(session, command, text, ctx)
+            incident = self.target(session, command, text, ctx)
             review = postmortem.open_postmortem(
                 session, incident=incident, settings=self.settings, actor=ctx.actor, now=now
             )
@@ -287,7 +243,7 @@ class CommandHandler:
             session.commit()
             reply = messages.postmortem_drafted(incident, review, draft, self.chat.mention)
         lagging = self.deliver(incident.id)
-        return Reply(self._lag_note(reply, lagging))
+        return Reply(self.lag_note(reply, lagging))
 
     @staticmethod
     def _enqueue_postmortem(
@@ -306,7 +262,7 @@ class CommandHandler:
     def _change(self, command: Command, text: str, ctx: Context) -> Reply | None:
         assert isinstance(command, Targeted)
         with self.session_factory() as session:
-            incident = self._target(session, command, text, ctx)
+            incident = self.target(session, command, text, ctx)
             event = self._apply(session, incident, command, ctx)
             if isinstance(command, AddNote | EditNote | DeleteNote):
                 session.commit()
@@ -328,7 +284,7 @@ class CommandHandler:
             self._run_triggers(incident.id)
         if ctx.channel_id == incident.channel_id and not lagging:
             return None  # the person sees the announcement in the channel itself
-        return Reply(self._lag_note(messages.done(announcement.text), lagging))
+        return Reply(self.lag_note(messages.done(announcement.text), lagging))
 
     def _enqueue_announcement(
         self, session: Session, incident: Incident, event: TimelineEvent
@@ -413,7 +369,7 @@ class CommandHandler:
     # -- chat work -------------------------------------------------------------
 
     @staticmethod
-    def _lag_note(message: Message, lagging: bool) -> Message:
+    def lag_note(message: Message, lagging: bool) -> Message:
         if not lagging:
             return message
         note = (
