@@ -24,7 +24,7 @@ from bot import db
 from bot.config import Settings
 from bot.incidents import change_status, declare, get_incident
 from bot.models import ActionItem, RoleAssignment, Status, TimelineEvent
-from bot.postmortem import build_context
+from bot.postmortem_context import build_context
 from bot.postmortem_render import _MARKDOWN, _environment, _lint, render
 
 T = TypeVar("T")

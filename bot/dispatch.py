@@ -19,6 +19,7 @@ from bot import (
     outbox,
     permissions,
     postmortem,
+    postmortem_record,
     roles,
     run_messages,
     timeline,
@@ -227,7 +228,7 @@ class CommandHandler:
         now = self.clock()
         with self.session_factory() as session:
             incident = self.target(session, command, text, ctx)
-            review = postmortem.open_postmortem(
+            review = postmortem_record.open_postmortem(
                 session, incident=incident, settings=self.settings, actor=ctx.actor, now=now
             )
             # Rendered now to check the template and review the text; shared by the outbox.
@@ -269,7 +270,7 @@ class CommandHandler:
                 return Reply(messages.recorded(incident, event, self.settings.timezone))
             self._enqueue_announcement(session, incident, event)
             if self.settings.postmortem_auto_on_resolve and _resolves(event):
-                postmortem.open_postmortem(
+                postmortem_record.open_postmortem(
                     session,
                     incident=incident,
                     settings=self.settings,

@@ -437,7 +437,7 @@ def render_draft(
     fmt: str = "md",
     templates_dir: str | os.PathLike[str] | None = None,
 ) -> Rendered:
-    """Render `context` (from `bot.postmortem.build_context`) with the blameless review."""
+    """Render `context` (from `bot.postmortem_context.build_context`) with the blameless review."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown format `{fmt}`; use md or html.")
     folder = _check_folder(templates_dir)

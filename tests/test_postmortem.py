@@ -24,7 +24,7 @@ from markdown_it import MarkdownIt
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import blameless, postmortem, postmortem_render
+from bot import blameless, postmortem, postmortem_context, postmortem_record, postmortem_render
 from bot.capture import ChatMessage, MessageCapture
 from bot.cli import main
 from bot.config import Settings
@@ -188,7 +188,9 @@ def draft(
 
 def context(session_factory: sessionmaker[Session], settings: Settings, number: int = 1) -> dict:
     with session_factory() as session:
-        return postmortem.build_context(session, get_incident(session, f"INC-{number}"), settings)
+        return postmortem_context.build_context(
+            session, get_incident(session, f"INC-{number}"), settings
+        )
 
 
 @pytest.fixture
@@ -283,8 +285,8 @@ def test_ensure_postmortem_owner_is_the_commander_at_resolution_due_in_business_
 ):
     with session_factory() as session:
         incident = get_incident(session, "INC-1")
-        created = postmortem.ensure_postmortem(session, incident, settings, START)
-        again = postmortem.ensure_postmortem(session, incident, settings, START)
+        created = postmortem_record.ensure_postmortem(session, incident, settings, START)
+        again = postmortem_record.ensure_postmortem(session, incident, settings, START)
         session.commit()
         assert again is created
 
@@ -304,7 +306,7 @@ def test_ensure_postmortem_owner_is_the_commander_at_resolution_due_in_business_
     ],
 )
 def test_business_days_skip_weekends(start, days, due):
-    assert postmortem.add_business_days(start, days) == due
+    assert postmortem_record.add_business_days(start, days) == due
 
 
 def test_owner_is_the_declarer_without_commander_and_due_waits_for_resolution(
@@ -313,7 +315,7 @@ def test_owner_is_the_declarer_without_commander_and_due_waits_for_resolution(
     alice.says("declare Search is slow")
 
     with session_factory() as session:
-        created = postmortem.ensure_postmortem(
+        created = postmortem_record.ensure_postmortem(
             session, get_incident(session, "INC-1"), settings, START
         )
         session.commit()
@@ -321,7 +323,7 @@ def test_owner_is_the_declarer_without_commander_and_due_waits_for_resolution(
 
     alice.says("resolve")
     with session_factory() as session:
-        updated = postmortem.ensure_postmortem(
+        updated = postmortem_record.ensure_postmortem(
             session, get_incident(session, "INC-1"), settings, START
         )
         session.commit()

@@ -1,0 +1,436 @@
+"""Everything a postmortem draft is made from, as plain data for the templates.
+
+`build_context` reads the incident record (milestones, roles with their
+history, the timeline, runbook runs, action items) for the templates in
+`bot.postmortem_render`. It only reads, never looks at the clock, and sorts
+everything, so the same record always gives the same draft.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.config import Settings
+from bot.models import (
+    ActionItem,
+    Incident,
+    Postmortem,
+    PostmortemStatus,
+    RoleAssignment,
+    RunbookRun,
+    TimelineEvent,
+)
+from bot.postmortem_record import find_postmortem, proposed_due_date, proposed_owner
+from bot.timeline import list_events
+from bot.when import format_duration
+
+MILESTONES: tuple[tuple[str, str, str], ...] = (
+    ("started", "Impact started", "the impact on users began"),
+    ("detected", "Detected", "the problem was first noticed"),
+    ("declared", "Declared", "the incident was declared"),
+    ("acknowledged", "Acknowledged", "someone took ownership"),
+    ("mitigated", "Mitigated", "the impact stopped or was contained"),
+    ("resolved", "Resolved", "the incident was resolved"),
+    ("closed", "Closed", "the incident was closed"),
+)
+_MILESTONE_LABELS = {name: label for name, label, _ in MILESTONES}
+
+# Each measure says what it counts: from the first recorded of `starts` to `end`.
+MEASURES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("time_to_detect", "Time to detect", ("started",), "detected"),
+    ("time_to_acknowledge", "Time to acknowledge", ("declared",), "acknowledged"),
+    ("time_to_mitigate", "Time to mitigate", ("started", "declared"), "mitigated"),
+    ("time_to_resolve", "Time to resolve", ("started", "declared"), "resolved"),
+)
+
+EVENT_LABELS = {
+    "declared": "Declared",
+    "status_changed": "Status",
+    "reopened": "Reopened",
+    "severity_changed": "Severity",
+    "role_assigned": "Role",
+    "role_unassigned": "Role",
+    "milestone_set": "Milestone",
+    "note": "Note",
+    "chat_message": "Chat",
+    "action_added": "Action item",
+    "action_done": "Action item",
+}
+# Bookkeeping about other entries: the edited or removed note itself tells the story.
+HIDDEN_EVENT_KINDS = frozenset({"note_edited", "note_deleted"})
+
+STEP_RESULT_MAX_LENGTH = 200
+
+
+class _Times:
+    """Formats moments in UTC and in the configured time zone."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self.name = str(tz)
+        self.show_local = self.name not in ("UTC", "Etc/UTC", "Zulu", "Etc/Zulu")
+
+    def moment(self, at: datetime | None) -> dict[str, str] | None:
+        if at is None:
+            return None
+        utc = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        local = at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+        both = f"{utc} UTC" + (f" ({local} {self.name})" if self.show_local else "")
+        return {"utc": utc, "local": local, "both": both, "iso": at.astimezone(UTC).isoformat()}
+
+
+def _duration(start: datetime | None, end: datetime | None) -> dict[str, Any] | None:
+    if start is None or end is None:
+        return None
+    delta = end - start
+    return {"text": format_duration(delta), "minutes": max(int(delta.total_seconds() // 60), 0)}
+
+
+def _milestone(incident: Incident, name: str) -> datetime | None:
+    value: datetime | None = getattr(incident, f"{name}_at")
+    return value
+
+
+def _header(
+    incident: Incident,
+    settings: Settings,
+    postmortem: Postmortem | None,
+    authors: Sequence[str],
+    times: _Times,
+) -> dict[str, Any]:
+    descriptions = {level.name: level.description for level in settings.severities}
+    status = postmortem.status if postmortem is not None else PostmortemStatus.DRAFT
+    owner = postmortem.owner if postmortem is not None else None
+    due = postmortem.due_date if postmortem is not None else None
+    owner = owner or proposed_owner(incident)
+    due = due or proposed_due_date(incident, settings)
+    first = incident.started_at or incident.declared_at
+    return {
+        "reference": incident.reference,
+        "number": incident.number,
+        "title": incident.title,
+        "severity": incident.severity,
+        "severity_description": descriptions.get(incident.severity, ""),
+        "status": incident.status,
+        "service": incident.service or "",
+        "channel": f"#{incident.channel_name}" if incident.channel_name else "",
+        "declared_by": incident.declared_by,
+        "postmortem_status": str(status),
+        "postmortem_status_label": str(status).replace("_", " ").capitalize(),
+        "owner": owner,
+        "due_date": due.isoformat() if due else "",
+        "authors": list(authors),
+        "date": first.astimezone(times.tz).date().isoformat(),
+    }
+
+
+def _impact(incident: Incident, times: _Times) -> dict[str, Any]:
+    if incident.started_at is not None:
+        start, start_basis = incident.started_at, "impact started"
+    elif incident.detected_at is not None:
+        start, start_basis = incident.detected_at, "detected (the start of impact is not recorded)"
+    else:
+        start, start_basis = incident.declared_at, "declared (the start of impact is not recorded)"
+    end: datetime | None
+    if incident.mitigated_at is not None:
+        end, end_basis = incident.mitigated_at, "mitigated"
+    elif incident.resolved_at is not None:
+        end, end_basis = incident.resolved_at, "resolved"
+    else:
+        end, end_basis = None, "not yet mitigated"
+    duration = _duration(start, end)
+    return {
+        "service": incident.service or "",
+        "start": times.moment(start),
+        "start_basis": start_basis,
+        "end": times.moment(end),
+        "end_basis": end_basis,
+        "ongoing": end is None,
+        "duration": duration["text"] if duration else "",
+        "bad_minutes": duration["minutes"] if duration else None,
+    }
+
+
+def _milestones(incident: Incident, times: _Times) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "label": label,
+            "meaning": meaning,
+            "at": times.moment(_milestone(incident, name)),
+        }
+        for name, label, meaning in MILESTONES
+    ]
+
+
+def _measures(incident: Incident) -> list[dict[str, Any]]:
+    result = []
+    for name, label, starts, end_name in MEASURES:
+        start_name = next((s for s in starts if _milestone(incident, s) is not None), starts[0])
+        start, end = _milestone(incident, start_name), _milestone(incident, end_name)
+        duration = _duration(start, end)
+        missing = [
+            _MILESTONE_LABELS[n].lower() for n, v in ((start_name, start), (end_name, end)) if not v
+        ]
+        result.append(
+            {
+                "name": name,
+                "label": label,
+                "from": _MILESTONE_LABELS[start_name],
+                "to": _MILESTONE_LABELS[end_name],
+                "measures": f"{_MILESTONE_LABELS[start_name]} → {_MILESTONE_LABELS[end_name]}",
+                "value": duration["text"] if duration else "",
+                "minutes": duration["minutes"] if duration else None,
+                "missing": " and ".join(missing),
+            }
+        )
+    return result
+
+
+def _role_order(settings: Settings) -> dict[str, int]:
+    return {role: index for index, role in enumerate(settings.roles)}
+
+
+def _sorted_assignments(
+    assignments: Iterable[RoleAssignment], settings: Settings
+) -> list[RoleAssignment]:
+    order = _role_order(settings)
+    return sorted(
+        assignments,
+        key=lambda a: (order.get(a.role, len(order)), a.role, a.started_at, a.id),
+    )
+
+
+def _roles(
+    assignments: Sequence[RoleAssignment], times: _Times
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every assignment as a table row, and the handovers between consecutive holders."""
+    rows: list[dict[str, Any]] = []
+    handovers: list[dict[str, Any]] = []
+    previous: RoleAssignment | None = None
+    for assignment in assignments:
+        rows.append(
+            {
+                "role": assignment.role,
+                "role_label": assignment.role.replace("_", " ").capitalize(),
+                "holder": assignment.holder,
+                "assigned_by": assignment.assigned_by,
+                "from": times.moment(assignment.started_at),
+                "until": times.moment(assignment.ended_at),
+                "ended_by": assignment.ended_by or "",
+                "duration": (_duration(assignment.started_at, assignment.ended_at) or {}).get(
+                    "text", ""
+                ),
+            }
+        )
+        if (
+            previous is not None
+            and previous.role == assignment.role
+            and previous.ended_at is not None
+            and previous.ended_at == assignment.started_at
+        ):
+            handovers.append(
+                {
+                    "role": assignment.role,
+                    "role_label": assignment.role.replace("_", " ").capitalize(),
+                    "from_holder": previous.holder,
+                    "to_holder": assignment.holder,
+                    "at": times.moment(assignment.started_at),
+                    "by": assignment.assigned_by,
+                }
+            )
+        previous = assignment
+    return rows, handovers
+
+
+def _participants(
+    incident: Incident,
+    assignments: Sequence[RoleAssignment],
+    events: Sequence[TimelineEvent],
+    runs: Sequence[RunbookRun],
+    settings: Settings,
+) -> list[dict[str, Any]]:
+    people: dict[str, dict[str, Any]] = {}
+
+    def person(name: str) -> dict[str, Any]:
+        return people.setdefault(
+            name, {"name": name, "roles": [], "notes": 0, "messages": 0, "declared": False}
+        )
+
+    person(incident.declared_by)["declared"] = True
+    for assignment in assignments:
+        roles = person(assignment.holder)["roles"]
+        if assignment.role not in roles:
+            roles.append(assignment.role)
+    for event in events:
+        if event.kind == "chat_message":
+            person(str(event.data.get("author") or event.actor))["messages"] += 1
+        elif event.kind == "note":
+            person(event.actor)["notes"] += 1
+        else:
+            person(event.actor)
+    for run in runs:
+        person(run.requested_by)
+    order = _role_order(settings)
+    result = []
+    for name in sorted(people):
+        entry = people[name]
+        entry["roles"] = sorted(entry["roles"], key=lambda r: (order.get(r, len(order)), r))
+        entry["roles_text"] = ", ".join(entry["roles"])
+        result.append(entry)
+    return result
+
+
+def _permalink(event: TimelineEvent) -> str:
+    link = event.data.get("permalink") if isinstance(event.data, dict) else None
+    return link if isinstance(link, str) else ""
+
+
+def _timeline(events: Sequence[TimelineEvent], times: _Times) -> list[dict[str, Any]]:
+    entries = []
+    for event in events:
+        if event.kind in HIDDEN_EVENT_KINDS:
+            continue
+        author = (
+            str(event.data.get("author") or event.actor) if event.kind == "chat_message" else ""
+        )
+        logged_late = event.recorded_at - event.occurred_at >= timedelta(minutes=1)
+        entries.append(
+            {
+                "id": event.id,
+                "kind": event.kind,
+                "label": EVENT_LABELS.get(event.kind, event.kind.replace("_", " ").capitalize()),
+                "at": times.moment(event.occurred_at),
+                "recorded": times.moment(event.recorded_at),
+                "logged_late": logged_late,
+                "actor": event.actor,
+                "author": author,
+                "who": author or event.actor,
+                "added_by": event.actor if author and author != event.actor else "",
+                "text": event.text,
+                "edited": event.edited_at is not None,
+                "permalink": _permalink(event),
+            }
+        )
+    return entries
+
+
+def _one_line(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _runs(runs: Sequence[RunbookRun], times: _Times) -> list[dict[str, Any]]:
+    result = []
+    for run in runs:
+        steps = []
+        for number, step in enumerate(sorted(run.steps, key=lambda s: (s.position, s.id)), 1):
+            error = _one_line(step.error or "", STEP_RESULT_MAX_LENGTH)
+            output = _one_line(step.output or "", STEP_RESULT_MAX_LENGTH)
+            steps.append(
+                {
+                    "number": number,
+                    "name": step.name,
+                    "status": step.status,
+                    "attempts": step.attempts,
+                    "approved_by": step.approved_by or "",
+                    "started": times.moment(step.started_at),
+                    "finished": times.moment(step.finished_at),
+                    "duration": (_duration(step.started_at, step.finished_at) or {}).get(
+                        "text", ""
+                    ),
+                    "error": error,
+                    "output": output,
+                    "result": error or output,
+                }
+            )
+        params = run.params if isinstance(run.params, dict) else {}
+        result.append(
+            {
+                "id": run.id,
+                "runbook": run.runbook,
+                "requested_by": run.requested_by,
+                "status": run.status,
+                "dry_run": run.dry_run,
+                "params": ", ".join(f"{key}={params[key]}" for key in sorted(params)),
+                "created": times.moment(run.created_at),
+                "started": times.moment(run.started_at),
+                "finished": times.moment(run.finished_at),
+                "duration": (_duration(run.started_at, run.finished_at) or {}).get("text", ""),
+                "error": _one_line(run.error or "", STEP_RESULT_MAX_LENGTH),
+                "steps": steps,
+            }
+        )
+    return result
+
+
+def _action_items(items: Sequence[ActionItem], times: _Times) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": item.id,
+            "text": item.text,
+            "owner": item.owner or "",
+            "due": item.due_date.isoformat() if item.due_date else "",
+            "kind": item.kind,
+            "status": item.status,
+            "completed": times.moment(item.completed_at),
+        }
+        for item in sorted(items, key=lambda i: i.id)
+    ]
+
+
+def build_context(session: Session, incident: Incident, settings: Settings) -> dict[str, Any]:
+    """Everything a postmortem template may use, as plain data, read from the record.
+
+    Keys: `incident` (reference, title, severity, status, service, channel, owner,
+    due_date, postmortem status, authors, date), `description` (the impact as
+    declared), `summary` (what resolved it), `timezone` (name, show_local),
+    `impact`, `milestones`, `measures` (each with what it counts), `roles`,
+    `handovers`, `participants`, `timeline`, `runbook_runs`, `action_items`,
+    `notes` (note and chat texts, for the linter) and `command_name`.
+
+    Times are given in UTC and in the configured zone (`moment` dicts: utc, local,
+    both, iso; None when not recorded). Missing text is "" and missing numbers None.
+    """
+    times = _Times(settings.timezone)
+    events = list_events(session, incident=incident)
+    assignments = _sorted_assignments(
+        session.scalars(select(RoleAssignment).where(RoleAssignment.incident_id == incident.id)),
+        settings,
+    )
+    runs = list(
+        session.scalars(
+            select(RunbookRun)
+            .where(RunbookRun.incident_id == incident.id)
+            .options(selectinload(RunbookRun.steps))
+            .order_by(RunbookRun.created_at, RunbookRun.id)
+        )
+    )
+    items = list(session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id)))
+    postmortem = find_postmortem(session, incident)
+
+    authors = sorted(
+        {a.holder for a in assignments} | {e.actor for e in events if e.kind == "note"}
+    )
+    role_rows, handovers = _roles(assignments, times)
+    return {
+        "incident": _header(incident, settings, postmortem, authors, times),
+        "description": incident.description or "",
+        "summary": incident.summary or "",
+        "timezone": {"name": times.name, "show_local": times.show_local},
+        "impact": _impact(incident, times),
+        "milestones": _milestones(incident, times),
+        "measures": _measures(incident),
+        "roles": role_rows,
+        "handovers": handovers,
+        "participants": _participants(incident, assignments, events, runs, settings),
+        "timeline": _timeline(events, times),
+        "runbook_runs": _runs(runs, times),
+        "action_items": _action_items(items, times),
+        "command_name": settings.command_name,
+    }
