@@ -261,6 +261,10 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+# A run in one of these is not over: it runs, waits to start, or waits for a person.
+ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
+
+
 class RunbookRun(Base):
     """One run of a runbook for an incident; parameters are stored with secrets masked."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.config import Settings
 from bot.errors import Forbidden
 from bot.models import Incident
@@ -18,16 +20,23 @@ class NotAllowed(Forbidden):
         super().__init__(f"Only {labels} may {action} {incident.reference}.")
 
 
+def is_one_of(incident: Incident, actor: str, people: Sequence[str]) -> bool:
+    """Whether `actor` is one of `people` on this incident: role names, `declarer`, `anyone`."""
+    holders = incident.current_roles()
+    return any(
+        person == "anyone"
+        or (person == "declarer" and actor == incident.declared_by)
+        or holders.get(person) == actor
+        for person in people
+    )
+
+
 def require(settings: Settings, *, incident: Incident, actor: str, action: str) -> None:
     """Refuse `action` by `actor` unless a configured rule allows them."""
     people = settings.permissions.get(action)
-    if not people or "anyone" in people:
+    if not people or is_one_of(incident, actor, people):
         return
     holders = incident.current_roles()
-    if "declarer" in people and actor == incident.declared_by:
-        return
-    if any(holders.get(role) == actor for role in people if role != "declarer"):
-        return
     allowed = [
         (person, incident.declared_by if person == "declarer" else holders.get(person))
         for person in people

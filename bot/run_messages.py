@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import tzinfo
 
 from bot.chat.port import Action, Message, Table
-from bot.models import RunbookRun, RunbookStepRun, RunStatus
+from bot.models import ACTIVE_RUN_STATUSES, RunbookRun, RunbookStepRun, RunStatus
 from bot.runbooks.discovery import Catalog
 from bot.when import format_time
 
@@ -22,7 +22,6 @@ MARKS = {
     RunStatus.TIMED_OUT: "⏱",
     RunStatus.INTERRUPTED: "!",
 }
-ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
 
 
 def catalog_message(catalog: Catalog, command_name: str) -> Message:
@@ -81,7 +80,7 @@ def run_report(run: RunbookRun, tz: tzinfo) -> Message:
 
 
 def _actions(run: RunbookRun) -> tuple[Action, ...]:
-    if run.status not in ACTIVE:
+    if run.status not in ACTIVE_RUN_STATUSES:
         return ()
     waiting = next((s for s in run.steps if s.status == RunStatus.WAITING_APPROVAL), None)
     actions: list[Action] = []

@@ -21,8 +21,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import outbox
 from bot.config import Settings
 from bot.errors import Forbidden, NotFound, UsageError
-from bot.models import Incident, RunbookRun, RunbookStepRun, RunStatus
+from bot.models import (
+    ACTIVE_RUN_STATUSES,
+    Incident,
+    RunbookRun,
+    RunbookStepRun,
+    RunStatus,
+)
 from bot.outbox import Work
+from bot.permissions import is_one_of
 from bot.runbooks import params as runbook_params
 from bot.runbooks.discovery import Catalog, discover
 from bot.runbooks.execution import Live, RunExecution, Stopping
@@ -32,7 +39,6 @@ from bot.when import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
-ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
 BOT = "incident-bot"  # the actor of what the engine records by itself
 
 
@@ -136,7 +142,7 @@ class RunbookEngine:
     def _require_runner(
         self, session: Session, spec: RunbookSpec, incident: Incident, actor: str
     ) -> None:
-        if _allowed(spec.allowed, incident, actor):
+        if is_one_of(incident, actor, _people(spec.allowed)):
             return
         record_event(
             session,
@@ -148,14 +154,14 @@ class RunbookEngine:
             data={"runbook": spec.name, "allowed": list(spec.allowed)},
         )
         session.commit()  # the refusal itself is on the record
-        raise Forbidden(f"Only {_describe(spec.allowed)} may run {spec.name}.")
+        raise Forbidden(f"Only {_describe(_people(spec.allowed))} may run {spec.name}.")
 
     # -- people deciding ---------------------------------------------------------
 
     def decide(self, session: Session, *, run_id: int, actor: str, decision: str) -> RunbookRun:
         """Approve or deny the step waiting for approval, or mark a manual step done/failed."""
         run = self.get_run(session, run_id)
-        if run.status not in ACTIVE:
+        if run.status not in ACTIVE_RUN_STATUSES:
             raise UsageError(f"Run #{run.id} is {run.status}; there is nothing to decide.")
         step = next((s for s in run.steps if s.status == RunStatus.WAITING_APPROVAL), None)
         if step is None:
@@ -220,8 +226,8 @@ class RunbookEngine:
         problem = None
         if approval.not_requester and actor == run.requested_by:
             problem = f"{run.requested_by} started this run, so someone else must approve it."
-        elif not _allowed(tuple(f"role:{r}" for r in approval.roles), run.incident, actor):
-            problem = f"Only {_describe(tuple(f'role:{r}' for r in approval.roles))} may approve."
+        elif not is_one_of(run.incident, actor, approval.roles):
+            problem = f"Only {_describe(approval.roles)} may approve."
         if problem is None:
             return
         record_event(
@@ -239,7 +245,7 @@ class RunbookEngine:
     def cancel(self, session: Session, *, run_id: int, actor: str) -> RunbookRun:
         """Stop a run: a step in flight is killed, a wait ends, nothing after runs."""
         run = self.get_run(session, run_id)
-        if run.status not in ACTIVE:
+        if run.status not in ACTIVE_RUN_STATUSES:
             raise UsageError(f"Run #{run.id} is already {run.status}.")
         run.cancelled_by = actor
         record_event(
@@ -283,7 +289,7 @@ class RunbookEngine:
             log.exception("Runbook run #%s failed inside the engine", run_id)
             with self.session_factory() as session:
                 run = session.get(RunbookRun, run_id)
-                if run is not None and run.status in ACTIVE:
+                if run is not None and run.status in ACTIVE_RUN_STATUSES:
                     self.finish(session, run, RunStatus.FAILED, "the engine failed; see the log")
                     session.commit()
         finally:
@@ -364,7 +370,9 @@ class RunbookEngine:
         """After a restart: pick every unfinished run up again, or mark it interrupted."""
         relaunch: list[int] = []
         with self.session_factory() as session:
-            runs = session.scalars(select(RunbookRun).where(RunbookRun.status.in_(ACTIVE)))
+            runs = session.scalars(
+                select(RunbookRun).where(RunbookRun.status.in_(ACTIVE_RUN_STATUSES))
+            )
             for run in runs:
                 if self._resumable(session, run):
                     relaunch.append(run.id)
@@ -415,21 +423,12 @@ class RunbookEngine:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _allowed(allowed: Sequence[str], incident: Incident, actor: str) -> bool:
-    """Whether `actor` is one of `role:<name>`, `declarer` or `anyone` on this incident."""
-    holders = incident.current_roles()
-    for entry in allowed:
-        if entry == "anyone":
-            return True
-        if entry == "declarer" and incident.declared_by == actor:
-            return True
-        if entry.startswith("role:") and holders.get(entry.removeprefix("role:")) == actor:
-            return True
-    return False
+def _people(allowed: Sequence[str]) -> tuple[str, ...]:
+    """A runbook's `allowed` (`role:<name>`, `declarer`, `anyone`) as permission names."""
+    return tuple(entry.removeprefix("role:") for entry in allowed)
 
 
-def _describe(allowed: Sequence[str]) -> str:
-    names = [entry.removeprefix("role:") for entry in allowed]
+def _describe(names: Sequence[str]) -> str:
     return " or ".join(f"the {name}" if name != "anyone" else "anyone" for name in names)
 
 

@@ -74,10 +74,10 @@ def _actions_block(actions: tuple[Action, ...]) -> Block:
                 {
                     "type": "static_select",
                     "action_id": f"choose:{index}",
-                    "placeholder": _plain(action.label),
+                    "placeholder": plain_text(action.label),
                     "options": [
                         {
-                            "text": _plain(_clip(choice.label, OPTION_TEXT_MAX)),
+                            "text": plain_text(_clip(choice.label, OPTION_TEXT_MAX)),
                             "value": choice.command,
                         }
                         for choice in action.choices[:OPTIONS_MAX]
@@ -88,7 +88,7 @@ def _actions_block(actions: tuple[Action, ...]) -> Block:
         button: Block = {
             "type": "button",
             "action_id": f"{ACTION_KINDS[action.asks]}:{index}",
-            "text": _plain(action.label),
+            "text": plain_text(action.label),
             "value": action.command,
         }
         if action.style != "default":
@@ -97,7 +97,7 @@ def _actions_block(actions: tuple[Action, ...]) -> Block:
     return {"type": "actions", "block_id": "incident_actions", "elements": elements}
 
 
-def _plain(text: str) -> Block:
+def plain_text(text: str) -> Block:
     return {"type": "plain_text", "text": text, "emoji": True}
 
 

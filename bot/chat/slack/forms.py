@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App
 
 from bot.chat.port import Context
+from bot.chat.slack.blocks import OPTION_TEXT_MAX, plain_text
 from bot.command_types import (
     AddNote,
     AssignRole,
@@ -26,7 +27,6 @@ from bot.incidents import check_title
 if TYPE_CHECKING:
     from bot.chat.slack.app import SlackServices
 
-OPTION_TEXT_MAX = 75
 # The commands whose button asks for free text: the form's title and question.
 TEXT_FORMS = {"note": ("Add a note", "What happened?"), "resolve": ("Resolve", "What resolved it?")}
 
@@ -34,7 +34,7 @@ View = dict[str, Any]
 
 
 def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text[:OPTION_TEXT_MAX], "emoji": True}
+    return plain_text(text[:OPTION_TEXT_MAX])
 
 
 def _input(block_id: str, label: str, element: dict[str, Any], optional: bool = False) -> View:
