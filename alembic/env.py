@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from bot.models import Base
+from bot.storage.models import Base
 
 config = context.config
 engine = config.attributes["engine"]

@@ -20,12 +20,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 
-from bot import db
 from bot.config import Settings
-from bot.incidents import change_status, declare, get_incident
-from bot.models import ActionItem, RoleAssignment, Status, TimelineEvent
-from bot.postmortem_context import build_context
-from bot.postmortem_render import _MARKDOWN, _environment, _lint, render
+from bot.incidents.lifecycle import change_status, declare, get_incident
+from bot.postmortems.context import build_context
+from bot.postmortems.render import _MARKDOWN, _environment, _lint, render
+from bot.storage.models import ActionItem, RoleAssignment, Status, TimelineEvent
 
 T = TypeVar("T")
 START = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -37,10 +36,10 @@ TEXTS = (
 )
 
 
-def build(database: Path, count: int, settings: Settings) -> None:
-    engine = db.make_engine(f"sqlite:///{database}")
-    db.upgrade(engine)
-    with db.make_session_factory(engine)() as session:
+def build(path: Path, count: int, settings: Settings) -> None:
+    engine = database.make_engine(f"sqlite:///{path}")
+    database.upgrade(engine)
+    with database.make_session_factory(engine)() as session:
         incident = declare(
             session,
             settings=settings,
@@ -118,8 +117,8 @@ def main() -> None:
         database = Path(folder) / "benchmark.db"
         settings = Settings(database_url=f"sqlite:///{database}", timezone=ZoneInfo("Asia/Seoul"))
         build(database, count, settings)
-        engine = db.make_engine(settings.database_url)
-        with db.make_session_factory(engine)() as session:
+        engine = database.make_engine(settings.database_url)
+        with database.make_session_factory(engine)() as session:
             incident = get_incident(session, "INC-1")
             print(f"INC-1 with {count:,} timeline events")
             context = timed("build context", lambda: build_context(session, incident, settings))

@@ -37,11 +37,9 @@ from unittest import mock
 
 from sqlalchemy import select
 
-from bot import db
 from bot.chat.port import Channel, Context, Message, Reply
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
-from bot.models import RunbookRun
 from bot.runbooks import execution as runbook_execution
 from bot.runbooks.engine import ACTIVE, RunbookEngine
 from bot.runbooks.process import (
@@ -52,6 +50,8 @@ from bot.runbooks.process import (
     worker_environment,
 )
 from bot.runbooks.worker import load_file
+from bot.storage import database
+from bot.storage.models import RunbookRun
 
 TARGET_MS = 20.0
 LONG_STEPS = 50
@@ -126,9 +126,9 @@ class Bench:
         short = noop_runbook("bench-short", "BenchShort", SHORT_STEPS)
         (self.folder / "bench_short.py").write_text(short, "utf-8")
         url = f"sqlite:///{root / 'benchmark.db'}"
-        self.engine = db.make_engine(url)
-        db.upgrade(self.engine)
-        self.session_factory = db.make_session_factory(self.engine)
+        self.engine = database.make_engine(url)
+        database.upgrade(self.engine)
+        self.session_factory = database.make_session_factory(self.engine)
         self.settings = Settings(
             database_url=url,
             runbook_dirs=(self.folder,),

@@ -15,13 +15,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select
 
-from bot import db
 from bot.chat.console import ConsoleChat, ConsoleShell
+from bot.commands.handler import CommandHandler
 from bot.config import Settings, load_settings
-from bot.dispatch import CommandHandler
 from bot.errors import ConfigError
-from bot.models import Incident
 from bot.runbooks.discovery import discover
+from bot.storage import database
+from bot.storage.models import Incident
 
 SHELL_LOG_FILE = "incident-bot.log"
 
@@ -35,8 +35,8 @@ def _settings() -> Settings:
 
 
 def _engine(settings: Settings) -> Engine:
-    engine = db.make_engine(settings.database_url)
-    db.upgrade(engine)
+    engine = database.make_engine(settings.database_url)
+    database.upgrade(engine)
     return engine
 
 
@@ -100,7 +100,7 @@ def _start_slack(settings: Settings, host: str, port: int) -> None:
 
     _configure_logging(settings, settings.log_file or None)
     engine = _engine(settings)
-    server.run(settings, db.make_session_factory(engine), host, port)
+    server.run(settings, database.make_session_factory(engine), host, port)
 
 
 def _start_shell(settings: Settings, user: str) -> None:
@@ -111,7 +111,7 @@ def _start_shell(settings: Settings, user: str) -> None:
     width = None if interactive or "COLUMNS" in os.environ else 120
     console = Console(highlight=False, width=width, force_terminal=interactive)
     chat = ConsoleChat(console)
-    session_factory = db.make_session_factory(engine)
+    session_factory = database.make_session_factory(engine)
     handler = CommandHandler(settings=settings, session_factory=session_factory, chat=chat)
     with session_factory() as session:
         channels = session.execute(
@@ -149,14 +149,14 @@ def db_group() -> None:
 def _with_engine(action: Callable[[Engine], Any]) -> None:
     settings = _settings()
     _configure_logging(settings, settings.log_file or None)
-    engine = db.make_engine(settings.database_url)
+    engine = database.make_engine(settings.database_url)
     action(engine)
 
 
 @db_group.command()
 def upgrade() -> None:
     """Bring the schema to the newest revision."""
-    _with_engine(db.upgrade)
+    _with_engine(database.upgrade)
     click.echo("Database is up to date.")
 
 
@@ -164,14 +164,14 @@ def upgrade() -> None:
 @click.argument("revision")
 def downgrade(revision: str) -> None:
     """Take the schema back to REVISION (`base` drops every table)."""
-    _with_engine(lambda engine: db.downgrade(engine, revision))
+    _with_engine(lambda engine: database.downgrade(engine, revision))
     click.echo(f"Database is at {revision}.")
 
 
 @db_group.command()
 def current() -> None:
     """Print the schema revision the database is at."""
-    _with_engine(lambda engine: click.echo(db.current_revision(engine) or "empty database"))
+    _with_engine(lambda engine: click.echo(database.current_revision(engine) or "empty database"))
 
 
 @main.group(name="runbooks")
@@ -254,8 +254,8 @@ def postmortem_group() -> None:
 @click.option("--language", default="en", show_default=True, help="Rules language.")
 def postmortem_lint(file: str, language: str) -> None:
     """Flag blaming and hindsight phrases in FILE; exit 1 when there are any."""
-    from bot import blameless
     from bot.errors import UsageError
+    from bot.postmortems import blameless
 
     try:
         with open(file, encoding="utf-8", errors="replace") as draft:
@@ -297,19 +297,19 @@ def postmortem_generate(
     reference: str, fmt: str | None, template: str, output: Path | None
 ) -> None:
     """Draft the postmortem of INC-n (`postmortem INC-n` is short for this)."""
-    from bot import postmortem
     from bot.errors import IncidentBotError
-    from bot.incidents import get_incident
-    from bot.when import utc_now
+    from bot.incidents.lifecycle import get_incident
+    from bot.postmortems import drafts
+    from bot.times import utc_now
 
     settings = _settings()
     if fmt is None:
         fmt = "html" if output is not None and output.suffix.lower() in (".html", ".htm") else "md"
     engine = _engine(settings)
     try:
-        with db.make_session_factory(engine)() as session:
+        with database.make_session_factory(engine)() as session:
             incident = get_incident(session, reference)
-            result = postmortem.draft(
+            result = drafts.draft(
                 session, incident, settings, now=utc_now(), template=template, fmt=fmt
             )
             session.commit()

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db
 from bot.chat.port import Context
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
-from bot.models import Base
+from bot.storage import database
+from bot.storage.models import Base
 from tests.chat_double import RecordingChat
 
 START = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -45,11 +45,11 @@ def _scratch_postgres(url: str) -> Iterator[Engine]:
 
     Each run gets its own, so parallel runs never see each other's tables.
     """
-    admin = db.make_engine(url, isolation_level="AUTOCOMMIT")
+    admin = database.make_engine(url, isolation_level="AUTOCOMMIT")
     name = f"incident_bot_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = db.make_engine(admin.url.set(database=name))
+    engine = database.make_engine(admin.url.set(database=name))
     try:
         yield engine
     finally:
@@ -64,8 +64,8 @@ def migrated_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     """One migrated database per backend for the whole run."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "test.db"
-        engine = db.make_engine(f"sqlite:///{path}")
-        db.upgrade(engine)
+        engine = database.make_engine(f"sqlite:///{path}")
+        database.upgrade(engine)
         yield engine
         engine.dispose()
         return
@@ -73,7 +73,7 @@ def migrated_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     if not url:
         pytest.skip("TEST_DATABASE_URL is not set")
     with _scratch_postgres(url) as engine:
-        db.upgrade(engine)
+        database.upgrade(engine)
         yield engine
 
 
@@ -97,7 +97,7 @@ def engine(migrated_engine: Engine) -> Iterator[Engine]:
 
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return db.make_session_factory(engine)
+    return database.make_session_factory(engine)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import ActionItem, Base, Incident, RoleAssignment, TimelineEvent
+from bot.storage.models import ActionItem, Base, Incident, RoleAssignment, TimelineEvent
 
 Factory = sessionmaker[Session]
 

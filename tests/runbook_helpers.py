@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
-from bot.models import RunbookRun
+from bot.storage.models import RunbookRun
 from tests.chat_double import RecordingChat
 from tests.conftest import FakeClock, Person
 

@@ -36,8 +36,8 @@ from waitress import create_server, wasyncore
 
 from bot.chat.slack.client import SlackChat
 from bot.chat.slack.server import EVENTS_PATH, build
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
 from tests.slack_api_double import SlackApiDouble
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"

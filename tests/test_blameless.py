@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.blameless import (
+from bot.cli import main
+from bot.errors import ConfigError, UsageError
+from bot.postmortems.blameless import (
     END_MARKER,
     START_MARKER,
     Finding,
@@ -16,8 +18,6 @@ from bot.blameless import (
     review_section,
     strip_review,
 )
-from bot.cli import main
-from bot.errors import ConfigError, UsageError
 
 BLAMELESS_POSTMORTEM = """\
 # Postmortem: checkout errors after release 4.12

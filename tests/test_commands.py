@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from bot.command_types import (
+from bot.commands.grammar import SPECS, Grammar, parse_mention
+from bot.commands.types import (
     ME,
     AddAction,
     AddNote,
@@ -28,7 +29,6 @@ from bot.command_types import (
     Show,
     ShowTimeline,
 )
-from bot.commands import SPECS, Grammar, parse_mention
 from bot.errors import UsageError
 
 GRAMMAR = Grammar("/incident", ["SEV1", "SEV2", "SEV3", "SEV4"])

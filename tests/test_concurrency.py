@@ -5,8 +5,8 @@ from threading import Barrier
 
 from sqlalchemy import select
 
-from bot.incidents import declare
-from bot.models import Incident, TimelineEvent
+from bot.incidents.lifecycle import declare
+from bot.storage.models import Incident, TimelineEvent
 
 DECLARERS = 20
 

@@ -11,9 +11,9 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
-from bot.models import (
+from bot.storage.models import (
     Incident,
     Status,
 )

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.capture import ChatMessage, MessageCapture
+from bot.commands.capture import ChatMessage, MessageCapture
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
-from bot.models import (
+from bot.storage.models import (
     ActionItem,
     Status,
 )

@@ -1,7 +1,7 @@
 """The pinned summary offers what can be done next, so nobody has to remember commands."""
 
-from bot.incidents import get_incident
-from bot.messages import incident_summary
+from bot.chat.messages import incident_summary
+from bot.incidents.lifecycle import get_incident
 
 
 def labels(message):

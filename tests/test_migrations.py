@@ -4,8 +4,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot import db
-from bot.models import Base
+from bot.storage import database
+from bot.storage.models import Base
 
 
 def _differences(engine):
@@ -15,14 +15,14 @@ def _differences(engine):
 
 
 def test_migrations_match_the_models(engine):
-    assert db.current_revision(engine) is not None
+    assert database.current_revision(engine) is not None
     assert _differences(engine) == []
 
 
 def test_downgrade_to_base_and_upgrade_again(engine):
-    db.downgrade(engine, "base")
+    database.downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-    db.upgrade(engine)
+    database.upgrade(engine)
     assert {"incidents", "timeline_events", "role_assignments", "action_items"} <= set(
         inspect(engine).get_table_names()
     )
@@ -32,7 +32,7 @@ def test_downgrade_to_base_and_upgrade_again(engine):
 def test_timestamps_come_back_timezone_aware_in_utc(session, settings):
     from datetime import datetime, timedelta, timezone
 
-    from bot.incidents import declare
+    from bot.incidents.lifecycle import declare
 
     seoul = timezone(timedelta(hours=9))
     declared = datetime(2026, 11, 25, 23, 30, tzinfo=seoul)

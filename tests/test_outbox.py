@@ -2,8 +2,8 @@
 
 from sqlalchemy import select
 
-from bot.dispatch import CommandHandler
-from bot.models import OutboxItem
+from bot.commands.handler import CommandHandler
+from bot.storage.models import OutboxItem
 from tests.conftest import Person
 
 DECLARE = "declare sev2 Checkout API returns 500s"

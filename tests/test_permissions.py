@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import pytest
 
+from bot.commands.handler import CommandHandler
 from bot.config import load_settings
-from bot.dispatch import CommandHandler
 from bot.errors import ConfigError
-from bot.models import Incident, Status
+from bot.storage.models import Incident, Status
 from tests.conftest import Person
 
 

@@ -24,15 +24,17 @@ from markdown_it import MarkdownIt
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import blameless, postmortem, postmortem_context, postmortem_record, postmortem_render
-from bot.capture import ChatMessage, MessageCapture
 from bot.cli import main
+from bot.commands.capture import ChatMessage, MessageCapture
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
 from bot.errors import UsageError
-from bot.incidents import get_incident
-from bot.models import Postmortem, PostmortemStatus, RunbookRun, RunbookStepRun
-from bot.postmortem_render import md, md_block, render, render_draft
+from bot.incidents.lifecycle import get_incident
+from bot.postmortems import blameless, drafts, record
+from bot.postmortems import context as draft_context
+from bot.postmortems import render as rendering
+from bot.postmortems.render import md, md_block, render, render_draft
+from bot.storage.models import Postmortem, PostmortemStatus, RunbookRun, RunbookStepRun
 from tests.conftest import START, FakeClock, Person
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -176,10 +178,10 @@ def draft(
     template: str = "postmortem",
     fmt: str = "md",
     number: int = 1,
-) -> postmortem.Draft:
+) -> drafts.Draft:
     with session_factory() as session:
         incident = get_incident(session, f"INC-{number}")
-        result = postmortem.draft(
+        result = drafts.draft(
             session, incident, settings, now=START + timedelta(days=1), template=template, fmt=fmt
         )
         session.commit()
@@ -188,7 +190,7 @@ def draft(
 
 def context(session_factory: sessionmaker[Session], settings: Settings, number: int = 1) -> dict:
     with session_factory() as session:
-        return postmortem_context.build_context(
+        return draft_context.build_context(
             session, get_incident(session, f"INC-{number}"), settings
         )
 
@@ -285,8 +287,8 @@ def test_ensure_postmortem_owner_is_the_commander_at_resolution_due_in_business_
 ):
     with session_factory() as session:
         incident = get_incident(session, "INC-1")
-        created = postmortem_record.ensure_postmortem(session, incident, settings, START)
-        again = postmortem_record.ensure_postmortem(session, incident, settings, START)
+        created = record.ensure_postmortem(session, incident, settings, START)
+        again = record.ensure_postmortem(session, incident, settings, START)
         session.commit()
         assert again is created
 
@@ -306,7 +308,7 @@ def test_ensure_postmortem_owner_is_the_commander_at_resolution_due_in_business_
     ],
 )
 def test_business_days_skip_weekends(start, days, due):
-    assert postmortem_record.add_business_days(start, days) == due
+    assert record.add_business_days(start, days) == due
 
 
 def test_owner_is_the_declarer_without_commander_and_due_waits_for_resolution(
@@ -315,17 +317,13 @@ def test_owner_is_the_declarer_without_commander_and_due_waits_for_resolution(
     alice.says("declare Search is slow")
 
     with session_factory() as session:
-        created = postmortem_record.ensure_postmortem(
-            session, get_incident(session, "INC-1"), settings, START
-        )
+        created = record.ensure_postmortem(session, get_incident(session, "INC-1"), settings, START)
         session.commit()
     assert (created.owner, created.due_date) == ("alice", None)
 
     alice.says("resolve")
     with session_factory() as session:
-        updated = postmortem_record.ensure_postmortem(
-            session, get_incident(session, "INC-1"), settings, START
-        )
+        updated = record.ensure_postmortem(session, get_incident(session, "INC-1"), settings, START)
         session.commit()
     assert updated.due_date == date(2026, 12, 2)
 
@@ -397,13 +395,13 @@ def test_errors_in_built_in_templates_are_named_from_the_project(
     session_factory, settings, tmp_path, monkeypatch
 ):
     (tmp_path / "postmortem.md.j2").write_text("# x\n\n\n{% if %}\n", encoding="utf-8")
-    monkeypatch.setattr(postmortem_render, "BUILTIN_TEMPLATES", tmp_path)
-    postmortem_render._environment.cache_clear()
+    monkeypatch.setattr(rendering, "BUILTIN_TEMPLATES", tmp_path)
+    rendering._environment.cache_clear()
     try:
         with pytest.raises(UsageError) as raised:
             render(context(session_factory, settings))
     finally:
-        postmortem_render._environment.cache_clear()
+        rendering._environment.cache_clear()
 
     assert (
         str(raised.value)
@@ -528,7 +526,7 @@ TABLES = {
 
 @pytest.mark.parametrize("markdown", TABLES.values(), ids=TABLES.keys())
 def test_html_tables_are_written_as_markdown_it_writes_them(markdown):
-    assert postmortem_render._MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown)
+    assert rendering._MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown)
 
 
 def test_html_tables_of_many_kinds_of_rows_are_written_as_markdown_it_writes_them():
@@ -554,20 +552,18 @@ def test_html_tables_of_many_kinds_of_rows_are_written_as_markdown_it_writes_the
             row(generator.choice([columns, columns, columns - 1, columns + 1])) for _ in range(8)
         ]
         markdown = "\n".join([row(columns), f"|{delimiter}|", *rows]) + "\n"
-        assert postmortem_render._MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown), (
-            markdown
-        )
+        assert rendering._MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown), markdown
 
 
 def test_plain_table_cells_need_no_inline_rule_markdown_it_has_on():
     """Cells without `_INLINE_MARKUP` are written as text: no inline rule may act on them."""
-    options = postmortem_render._MARKDOWN.options
+    options = rendering._MARKDOWN.options
     assert not options["typographer"] and not options["linkify"] and not options["html"]
-    assert postmortem_render._MARKDOWN.inline.ruler.get_active_rules() == [
+    assert rendering._MARKDOWN.inline.ruler.get_active_rules() == [
         "text", "newline", "escape", "backticks", "emphasis", "link", "image", "autolink",
         "html_inline", "entity",
     ]  # fmt: skip
-    assert postmortem_render._MARKDOWN.core.ruler.get_active_rules() == [
+    assert rendering._MARKDOWN.core.ruler.get_active_rules() == [
         "normalize", "block", "inline", "text_join",
     ]  # fmt: skip
 

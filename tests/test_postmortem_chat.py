@@ -4,8 +4,8 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from bot.dispatch import CommandHandler
-from bot.models import OutboxItem, Postmortem
+from bot.commands.handler import CommandHandler
+from bot.storage.models import OutboxItem, Postmortem
 from tests.conftest import Person
 from tests.db_reads import events
 from tests.test_console import run_shell

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.models import Incident, RunbookRun, RunbookStepRun
+from bot.storage.models import Incident, RunbookRun, RunbookStepRun
 from tests.conftest import Person
 from tests.db_reads import events
 from tests.runbook_helpers import commanding, runbook_handler, runs, settle
@@ -450,7 +450,7 @@ def test_a_bot_killed_mid_run_resumes_an_idempotent_step_after_restart(tmp_path)
     import sys
     import time
 
-    from bot import db
+    from bot.storage import database
 
     folder = tmp_path / "runbooks"
     folder.mkdir()
@@ -494,8 +494,8 @@ def test_a_bot_killed_mid_run_resumes_an_idempotent_step_after_restart(tmp_path)
     else:
         raise AssertionError("the step's process outlived the bot")
 
-    engine = db.make_engine(environment["DATABASE_URL"])
-    factory = db.make_session_factory(engine)
+    engine = database.make_engine(environment["DATABASE_URL"])
+    factory = database.make_session_factory(engine)
     (orphan,) = runs(factory)
     assert (orphan.status, orphan.steps[0].status) == ("running", "running")
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.chat.slack.capture_events import posted_at
 from bot.config import Settings
-from bot.models import Incident, OutboxItem, TimelineEvent
+from bot.storage.models import Incident, OutboxItem, TimelineEvent
 from tests.db_reads import snapshot
 from tests.slack_api_double import SlackApiDouble
 from tests.slack_harness import SIGNING_SECRET, BotServer, eventually, slack_signature

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.chat.slack.server import build
 from bot.config import Settings
-from bot.models import Incident, TimelineEvent
+from bot.storage.models import Incident, TimelineEvent
 from tests.slack_api_double import SlackApiDouble, _Reply
 from tests.slack_harness import CountingExecutor, count_listeners, eventually
 

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from bot.capture import ChatMessage, MessageCapture
 from bot.chat.port import Channel, Context, Message, Reply
-from bot.dispatch import CommandHandler
-from bot.when import Clock, utc_now
+from bot.commands.capture import ChatMessage, MessageCapture
+from bot.commands.handler import CommandHandler
+from bot.times import Clock, utc_now
 
 TONE_STYLES = {"info": "", "success": "green", "warning": "yellow", "error": "bold red"}
 HOME_CHANNEL = "general"

@@ -18,24 +18,24 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import outbox
 from bot.config import Settings
 from bot.errors import Forbidden, NotFound, UsageError
-from bot.models import (
+from bot.incidents.permissions import is_one_of
+from bot.incidents.timeline import record_event
+from bot.runbooks import params as runbook_params
+from bot.runbooks.discovery import Catalog, discover
+from bot.runbooks.execution import Live, RunExecution, Stopping
+from bot.runbooks.spec import RunbookSpec, StepSpec
+from bot.storage import outbox
+from bot.storage.models import (
     ACTIVE_RUN_STATUSES,
     Incident,
     RunbookRun,
     RunbookStepRun,
     RunStatus,
 )
-from bot.outbox import Work
-from bot.permissions import is_one_of
-from bot.runbooks import params as runbook_params
-from bot.runbooks.discovery import Catalog, discover
-from bot.runbooks.execution import Live, RunExecution, Stopping
-from bot.runbooks.spec import RunbookSpec, StepSpec
-from bot.timeline import record_event
-from bot.when import Clock, utc_now
+from bot.storage.outbox import Work
+from bot.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
 

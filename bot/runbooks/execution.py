@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from bot.models import Incident, RunbookRun, RunbookStepRun, RunStatus
+from bot.incidents.timeline import record_event
 from bot.runbooks.conditions import condition_holds
 from bot.runbooks.process import RunWorker, StepOutcome, StepRequest
 from bot.runbooks.redaction import Redactor
 from bot.runbooks.spec import RunbookSpec, StepSpec
-from bot.timeline import record_event
+from bot.storage.models import Incident, RunbookRun, RunbookStepRun, RunStatus
 
 if TYPE_CHECKING:
     from bot.runbooks.engine import RunbookEngine

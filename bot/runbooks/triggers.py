@@ -12,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import outbox
 from bot.errors import IncidentBotError
-from bot.models import Incident, RunbookRun, TimelineEvent
-from bot.outbox import Work
+from bot.incidents.timeline import record_event
 from bot.runbooks.engine import BOT, RunbookEngine
 from bot.runbooks.spec import RunbookSpec, TriggerSpec
-from bot.timeline import record_event
+from bot.storage import outbox
+from bot.storage.models import Incident, RunbookRun, TimelineEvent
+from bot.storage.outbox import Work
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
-from bot import inbox
-from bot.capture import MessageCapture
 from bot.chat.port import Reply
 from bot.chat.slack import buttons, capture_events, forms, slash
 from bot.chat.slack.blocks import payload
 from bot.chat.slack.client import SlackChat
+from bot.commands import inbox
+from bot.commands.capture import MessageCapture
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 
-from bot.capture import ChatMessage
 from bot.chat.port import ChatRejected, ChatUnavailable, Context
+from bot.commands.capture import ChatMessage
 
 if TYPE_CHECKING:
     from bot.chat.slack.app import SlackServices

@@ -14,7 +14,7 @@ from slack_bolt import Ack, App
 
 from bot.chat.port import Context
 from bot.chat.slack.blocks import OPTION_TEXT_MAX, plain_text
-from bot.command_types import (
+from bot.commands.types import (
     AddNote,
     AssignRole,
     Command,
@@ -22,7 +22,7 @@ from bot.command_types import (
     Resolve,
 )
 from bot.errors import UsageError
-from bot.incidents import check_title
+from bot.incidents.lifecycle import check_title
 
 if TYPE_CHECKING:
     from bot.chat.slack.app import SlackServices

@@ -14,8 +14,8 @@ from waitress import serve
 from bot.chat.port import ChatRejected, ChatUnavailable
 from bot.chat.slack.app import create_app
 from bot.chat.slack.client import SlackChat, make_web_client
+from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.dispatch import CommandHandler
 
 log = logging.getLogger(__name__)
 HTTP_THREADS = 16

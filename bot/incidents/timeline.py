@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFound, UsageError
-from bot.models import MAX_ID, Incident, TimelineEvent
+from bot.storage.models import MAX_ID, Incident, TimelineEvent
 
 NOTE_KINDS = ("note", "chat_message")
 

@@ -45,10 +45,10 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
 
-from bot import blameless
 from bot.errors import UsageError
+from bot.postmortems import blameless
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
 SUFFIX = ".md.j2"
 PAGE_TEMPLATE = "page.html.j2"
@@ -437,7 +437,7 @@ def render_draft(
     fmt: str = "md",
     templates_dir: str | os.PathLike[str] | None = None,
 ) -> Rendered:
-    """Render `context` (from `bot.postmortem_context.build_context`) with the blameless review."""
+    """Render `context` (from `bot.postmortems.context.build_context`) with the blameless review."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown format `{fmt}`; use md or html.")
     folder = _check_folder(templates_dir)

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 

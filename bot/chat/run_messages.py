@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import tzinfo
 
 from bot.chat.port import Action, Message, Table
-from bot.models import ACTIVE_RUN_STATUSES, RunbookRun, RunbookStepRun, RunStatus
 from bot.runbooks.discovery import Catalog
-from bot.when import format_time
+from bot.storage.models import ACTIVE_RUN_STATUSES, RunbookRun, RunbookStepRun, RunStatus
+from bot.times import format_time
 
 OUTPUT_LINES_SHOWN = 12
 MARKS = {

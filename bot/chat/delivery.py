@@ -12,14 +12,16 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import messages, outbox, postmortem, run_messages
+from bot.chat import messages, run_messages
 from bot.chat.port import ChatPort, ChatRejected, ChatUnavailable
 from bot.config import Settings
 from bot.errors import IncidentBotError
-from bot.models import Incident, OutboxItem, RunbookRun, TimelineEvent
-from bot.naming import channel_name
-from bot.outbox import Work
-from bot.when import Clock, utc_now
+from bot.incidents.naming import channel_name
+from bot.postmortems import drafts
+from bot.storage import outbox
+from bot.storage.models import Incident, OutboxItem, RunbookRun, TimelineEvent
+from bot.storage.outbox import Work
+from bot.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 10
@@ -128,7 +130,7 @@ class Deliverer:
                 self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
             case Work.SHARE_POSTMORTEM:
                 # Rendered now, from what the database holds now: the newest draft is shared.
-                draft = postmortem.draft(
+                draft = drafts.draft(
                     session,
                     incident,
                     self.settings,

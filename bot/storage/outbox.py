@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import Incident, OutboxItem
+from bot.storage.models import Incident, OutboxItem
 
 
 class Work(StrEnum):

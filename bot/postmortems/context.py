@@ -2,7 +2,7 @@
 
 `build_context` reads the incident record (milestones, roles with their
 history, the timeline, runbook runs, action items) for the templates in
-`bot.postmortem_render`. It only reads, never looks at the clock, and sorts
+`bot.postmortems.render`. It only reads, never looks at the clock, and sorts
 everything, so the same record always gives the same draft.
 """
 
@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.config import Settings
-from bot.models import (
+from bot.incidents.timeline import list_events
+from bot.postmortems.record import find_postmortem, proposed_due_date, proposed_owner
+from bot.storage.models import (
     ActionItem,
     Incident,
     Postmortem,
@@ -25,9 +27,7 @@ from bot.models import (
     RunbookRun,
     TimelineEvent,
 )
-from bot.postmortem_record import find_postmortem, proposed_due_date, proposed_owner
-from bot.timeline import list_events
-from bot.when import format_duration
+from bot.times import format_duration
 
 MILESTONES: tuple[tuple[str, str, str], ...] = (
     ("started", "Impact started", "the impact on users began"),

@@ -12,20 +12,12 @@ from typing import TypedDict
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import (
-    actions,
-    incidents,
-    messages,
-    outbox,
-    permissions,
-    postmortem,
-    postmortem_record,
-    roles,
-    run_messages,
-    timeline,
-)
+from bot.chat import messages, run_messages
+from bot.chat.delivery import Deliverer
 from bot.chat.port import Channel, ChatPort, Context, Message, Reply
-from bot.command_types import (
+from bot.commands.grammar import Grammar
+from bot.commands.runbooks import RunbookCommands
+from bot.commands.types import (
     ME,
     AddAction,
     AddNote,
@@ -53,17 +45,17 @@ from bot.command_types import (
     StartRunbook,
     Targeted,
 )
-from bot.commands import Grammar
 from bot.config import Settings
-from bot.delivery import Deliverer
 from bot.errors import IncidentBotError, UsageError
-from bot.models import ActionKind, Incident, Status, TimelineEvent
-from bot.outbox import Work
-from bot.permissions import NotAllowed
-from bot.runbook_commands import RunbookCommands
+from bot.incidents import actions, lifecycle, permissions, roles, timeline
+from bot.incidents.permissions import NotAllowed
+from bot.postmortems import drafts, record
 from bot.runbooks.engine import RunbookEngine
 from bot.runbooks.triggers import run_triggers
-from bot.when import Clock, parse_time, utc_now
+from bot.storage import outbox
+from bot.storage.models import ActionKind, Incident, Status, TimelineEvent
+from bot.storage.outbox import Work
+from bot.times import Clock, parse_time, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +136,7 @@ class CommandHandler:
                 return self._declare(command, context)
             case ListOpen():
                 with self.session_factory() as session:
-                    found = incidents.list_open(session)
+                    found = lifecycle.list_open(session)
                     return Reply(messages.incident_list(found, self.settings.timezone))
             case DraftPostmortem():
                 return self._draft_postmortem(command, text, context)
@@ -172,12 +164,12 @@ class CommandHandler:
 
     def target(self, session: Session, command: Targeted, text: str, ctx: Context) -> Incident:
         if command.reference is not None:
-            return incidents.get_incident(session, command.reference)
+            return lifecycle.get_incident(session, command.reference)
         if ctx.channel_id is not None:
-            incident = incidents.incident_for_channel(session, ctx.channel_id)
+            incident = lifecycle.incident_for_channel(session, ctx.channel_id)
             if incident is not None:
                 return incident
-        open_incidents = incidents.list_open(session)
+        open_incidents = lifecycle.list_open(session)
         raise UsageError(messages.needs_incident(self.grammar, text, open_incidents))
 
     # -- declaring ---------------------------------------------------------------
@@ -185,7 +177,7 @@ class CommandHandler:
     def _declare(self, command: Declare, ctx: Context) -> Reply:
         now = self.clock()
         with self.session_factory() as session:
-            incident = incidents.declare(
+            incident = lifecycle.declare(
                 session,
                 settings=self.settings,
                 title=command.title,
@@ -228,11 +220,11 @@ class CommandHandler:
         now = self.clock()
         with self.session_factory() as session:
             incident = self.target(session, command, text, ctx)
-            review = postmortem_record.open_postmortem(
+            review = record.open_postmortem(
                 session, incident=incident, settings=self.settings, actor=ctx.actor, now=now
             )
             # Rendered now to check the template and review the text; shared by the outbox.
-            draft = postmortem.draft(
+            draft = drafts.draft(
                 session,
                 incident,
                 self.settings,
@@ -270,7 +262,7 @@ class CommandHandler:
                 return Reply(messages.recorded(incident, event, self.settings.timezone))
             self._enqueue_announcement(session, incident, event)
             if self.settings.postmortem_auto_on_resolve and _resolves(event):
-                postmortem_record.open_postmortem(
+                record.open_postmortem(
                     session,
                     incident=incident,
                     settings=self.settings,
@@ -311,7 +303,7 @@ class CommandHandler:
     ) -> TimelineEvent:
         if not isinstance(command, CompleteAction):
             # Follow-up work outlives the incident; nothing else may change once it is closed.
-            incidents.refuse_if_closed(incident)
+            lifecycle.refuse_if_closed(incident)
         now = self.clock()
         actor = ctx.actor
         action = _permission_action(command, incident)
@@ -319,23 +311,23 @@ class CommandHandler:
         common = _Common(incident=incident, actor=actor, now=now)
         match command:
             case SetStatus(status=status, at=at):
-                to = incidents.parse_status(status)
-                return incidents.change_status(session, to=to, at=self._time(at, now), **common)
+                to = lifecycle.parse_status(status)
+                return lifecycle.change_status(session, to=to, at=self._time(at, now), **common)
             case Resolve(summary=summary):
-                return incidents.change_status(
+                return lifecycle.change_status(
                     session, to=Status.RESOLVED, summary=summary, **common
                 )
             case Close():
-                return incidents.change_status(session, to=Status.CLOSED, **common)
+                return lifecycle.change_status(session, to=Status.CLOSED, **common)
             case Reopen():
-                return incidents.reopen(session, **common)
+                return lifecycle.reopen(session, **common)
             case SetSeverity(severity=severity):
-                return incidents.change_severity(
+                return lifecycle.change_severity(
                     session, settings=self.settings, severity=severity, **common
                 )
             case SetMilestone(milestone=milestone, at=at):
                 moment = self._time(at, now) or now
-                return incidents.set_milestone(session, milestone=milestone, at=moment, **common)
+                return lifecycle.set_milestone(session, milestone=milestone, at=moment, **common)
             case AssignRole(role=role, holder=None):
                 return roles.unassign_role(session, settings=self.settings, role=role, **common)
             case AssignRole(role=role, holder=str(holder)):
@@ -384,7 +376,7 @@ def _permission_action(command: Command, incident: Incident) -> str:
     """The name a permission rule uses for what `command` does to `incident`."""
     match command:
         case SetStatus(status=status):
-            to = incidents.parse_status(status)
+            to = lifecycle.parse_status(status)
             if to == Status.INVESTIGATING and incident.status == Status.RESOLVED:
                 return "reopen"
             return {Status.RESOLVED: "resolve", Status.CLOSED: "close"}.get(to, "status")

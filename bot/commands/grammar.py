@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from bot.command_types import (
+from bot.commands.types import (
     ME,
     AddAction,
     AddNote,
@@ -40,7 +40,7 @@ from bot.command_types import (
     StartRunbook,
 )
 from bot.errors import UsageError
-from bot.when import parse_date
+from bot.times import parse_date
 
 _REFERENCE = re.compile(r"^INC-\d+$", re.IGNORECASE)
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.incidents import mark_acknowledged
-from bot.models import Incident, RoleAssignment, TimelineEvent
-from bot.timeline import record_event
+from bot.incidents.lifecycle import mark_acknowledged
+from bot.incidents.timeline import record_event
+from bot.storage.models import Incident, RoleAssignment, TimelineEvent
 
 
 def parse_role(value: str, settings: Settings) -> str:

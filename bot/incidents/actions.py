@@ -7,8 +7,8 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFound, UsageError
-from bot.models import MAX_ID, ActionItem, ActionKind, ActionStatus, Incident, TimelineEvent
-from bot.timeline import record_event
+from bot.incidents.timeline import record_event
+from bot.storage.models import MAX_ID, ActionItem, ActionKind, ActionStatus, Incident, TimelineEvent
 
 
 def parse_kind(value: str) -> ActionKind:

@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.models import Incident, Postmortem, PostmortemStatus
-from bot.timeline import record_event
+from bot.incidents.timeline import record_event
+from bot.storage.models import Incident, Postmortem, PostmortemStatus
 
 # The role whose holder at resolution owns the postmortem (else the declarer).
 OWNER_ROLE = "commander"

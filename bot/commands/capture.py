@@ -7,12 +7,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot import inbox, incidents, messages, outbox, timeline
+from bot.chat import messages
 from bot.chat.port import Reply
-from bot.dispatch import CommandHandler
+from bot.commands import inbox
+from bot.commands.handler import CommandHandler
 from bot.errors import IncidentBotError, UsageError
-from bot.models import Incident
-from bot.outbox import Work
+from bot.incidents import lifecycle, timeline
+from bot.storage import outbox
+from bot.storage.models import Incident
+from bot.storage.outbox import Work
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class MessageCapture:
     ) -> None:
         with self.session_factory() as session:
             now = self.clock()
-            incident = incidents.incident_for_channel(session, channel_id)
+            incident = lifecycle.incident_for_channel(session, channel_id)
             if incident is None or not inbox.claim(session, event_key, now=now):
                 return
             entry = timeline.find_captured(
@@ -134,8 +137,8 @@ class MessageCapture:
             session.commit()
 
     def _incident(self, session: Session, channel_id: str) -> Incident:
-        incident = incidents.incident_for_channel(session, channel_id)
+        incident = lifecycle.incident_for_channel(session, channel_id)
         if incident is None:
             raise UsageError("Only messages in an incident's channel can go on a timeline.")
-        incidents.refuse_if_closed(incident)
+        lifecycle.refuse_if_closed(incident)
         return incident

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import InvalidTransition, NotFound, UsageError
-from bot.models import MAX_ID, Incident, IncidentSequence, Status, TimelineEvent
-from bot.timeline import record_event
+from bot.incidents.timeline import record_event
+from bot.storage.models import MAX_ID, Incident, IncidentSequence, Status, TimelineEvent
 
 SERVICE_MAX_LENGTH = 200
 REFERENCE = re.compile(r"^INC-(\d+)$", re.IGNORECASE)

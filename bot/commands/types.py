@@ -1,6 +1,6 @@
 """What people can ask of the bot: one small frozen object per command.
 
-The grammar (`bot.commands`) builds them from text; chat forms and buttons
+The grammar (`bot.commands.grammar`) builds them from text; chat forms and buttons
 build them directly; the dispatcher runs them.
 """
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.config import Settings
 from bot.errors import Forbidden
-from bot.models import Incident
+from bot.storage.models import Incident
 
 
 class NotAllowed(Forbidden):

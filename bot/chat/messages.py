@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta, tzinfo
 
 from bot.chat.port import Action, Choice, Message, Table
-from bot.commands import Grammar
+from bot.commands.grammar import Grammar
 from bot.config import Settings
-from bot.incidents import TRANSITIONS
-from bot.models import ActionItem, Incident, Postmortem, Status, TimelineEvent
-from bot.permissions import NotAllowed
-from bot.postmortem import Draft
-from bot.when import format_duration, format_time
+from bot.incidents.lifecycle import TRANSITIONS
+from bot.incidents.permissions import NotAllowed
+from bot.postmortems.drafts import Draft
+from bot.storage.models import ActionItem, Incident, Postmortem, Status, TimelineEvent
+from bot.times import format_duration, format_time
 
 Mention = Callable[[str], str]
 REVIEW_LINES_SHOWN = 5

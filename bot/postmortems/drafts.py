@@ -7,12 +7,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot import postmortem_render
-from bot.blameless import Finding
 from bot.config import Settings
-from bot.models import Incident
-from bot.postmortem_context import build_context
-from bot.postmortem_record import ensure_postmortem
+from bot.postmortems import render
+from bot.postmortems.blameless import Finding
+from bot.postmortems.context import build_context
+from bot.postmortems.record import ensure_postmortem
+from bot.storage.models import Incident
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def draft(
     """
     ensure_postmortem(session, incident, settings, now)
     context = build_context(session, incident, settings)
-    rendered = postmortem_render.render_draft(
+    rendered = render.render_draft(
         context,
         template=template,
         fmt=fmt,

@@ -1,6 +1,6 @@
 """Blameless review: flag blaming and hindsight language in postmortems, suggest rewrites.
 
-The phrases are data: one rules file per language in `bot/blameless_rules/` (`en.toml`,
+The phrases are data: one rules file per language in `bot/postmortems/blameless_rules/` (`en.toml`,
 or `<language>.json`). Markdown is read just enough to skip code, URLs and the review
 section this module writes itself.
 """
@@ -169,7 +169,7 @@ def _rules_root(rules_dir: str | Path | None) -> Traversable:
     """The folder holding the rules files: the given one, or the package's own."""
     if rules_dir is not None:
         return Path(rules_dir)
-    return resources.files("bot") / "blameless_rules"
+    return resources.files("bot.postmortems") / "blameless_rules"
 
 
 @cache

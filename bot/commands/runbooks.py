@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot import incidents, messages, run_messages
+from bot.chat import messages, run_messages
 from bot.chat.port import Context, Reply
-from bot.command_types import CancelRun, DecideStep, ShowRuns, StartRunbook
+from bot.commands.types import CancelRun, DecideStep, ShowRuns, StartRunbook
 from bot.errors import UsageError
+from bot.incidents import lifecycle
 from bot.runbooks.engine import incident_runs
 
 if TYPE_CHECKING:
-    from bot.dispatch import CommandHandler
+    from bot.commands.handler import CommandHandler
 
 
 class RunbookCommands:
@@ -24,7 +25,7 @@ class RunbookCommands:
         """Check and record a run, then let it go in the background."""
         with self.handler.session_factory() as session:
             incident = self.handler.target(session, command, text, ctx)
-            incidents.refuse_if_closed(incident)
+            lifecycle.refuse_if_closed(incident)
             run, secrets = self.handler.runbooks.start(
                 session,
                 incident=incident,

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import ReceivedEvent
+from bot.storage.models import ReceivedEvent
 
 
 def claim(session: Session, key: str, *, now: datetime) -> bool:

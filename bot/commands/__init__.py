@@ -1,0 +1,1 @@
+"""The command layer: command types, the `/incident` grammar, the handler, capture, intake."""

@@ -1,0 +1,1 @@
+"""The incident domain: lifecycle, roles, timeline, action items, permissions."""

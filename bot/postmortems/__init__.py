@@ -1,0 +1,1 @@
+"""Postmortems: the record, the draft's context, rendering and the blameless review."""
