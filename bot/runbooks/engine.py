@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,9 +24,10 @@ from bot.incidents.permissions import is_one_of
 from bot.incidents.timeline import record_event
 from bot.runbooks import params as runbook_params
 from bot.runbooks.discovery import Catalog, discover
-from bot.runbooks.execution import Live, RunExecution, Stopping
+from bot.runbooks.execution import ExecutionServices, RunExecution, Stopping
+from bot.runbooks.journal import RunJournal, get_run
+from bot.runbooks.live import Activity, Live
 from bot.runbooks.spec import RunbookSpec, StepSpec
-from bot.storage import outbox
 from bot.storage.models import (
     ACTIVE_RUN_STATUSES,
     Incident,
@@ -34,12 +35,9 @@ from bot.storage.models import (
     RunbookStepRun,
     RunStatus,
 )
-from bot.storage.outbox import Work
 from bot.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
-
-BOT = "incident-bot"  # the actor of what the engine records by itself
 
 
 class RunbookEngine:
@@ -58,12 +56,19 @@ class RunbookEngine:
         self.session_factory = session_factory
         self.deliver = deliver
         self.clock = clock
+        self.journal = RunJournal(clock=clock, deliver=deliver)
+        self.activity = Activity()
+        self.stopping = threading.Event()
+        self._execution = ExecutionServices(
+            session_factory=session_factory,
+            journal=self.journal,
+            activity=self.activity,
+            clock=clock,
+            stopping=self.stopping,
+            artifacts_root=Path(settings.runbook_artifacts_dir),
+        )
         self._pool = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="runbook")
         self._live: dict[int, Live] = {}
-        self._busy = 0  # run threads at work
-        self._waiting = 0  # of those, how many wait for a person
-        self._busy_changed = threading.Condition()
-        self.stopping = threading.Event()
 
     def catalog(self) -> Catalog:
         """The runbooks as the files say now (read without running them)."""
@@ -127,16 +132,13 @@ class RunbookEngine:
             data={"runbook": spec.name, "params": run.params, "dry_run": dry_run},
         )
         session.flush()
-        outbox.enqueue(
-            session, incident=incident, work=Work.RUN_REPORT, now=now, payload={"run_id": run.id}
-        )
+        self.journal.report(session, run)
         return run, secrets
 
     def launch(self, run_id: int, secrets: dict[str, str] | None = None) -> None:
         """Run it in the background (after the transaction that created it committed)."""
         self._live[run_id] = Live(secrets=dict(secrets or {}))
-        with self._busy_changed:  # busy from now on, not from when a thread picks it up
-            self._busy += 1
+        self.activity.started()
         self._pool.submit(self._execute_safely, run_id)
 
     def _require_runner(
@@ -160,7 +162,7 @@ class RunbookEngine:
 
     def decide(self, session: Session, *, run_id: int, actor: str, decision: str) -> RunbookRun:
         """Approve or deny the step waiting for approval, or mark a manual step done/failed."""
-        run = self.get_run(session, run_id)
+        run = get_run(session, run_id)
         if run.status not in ACTIVE_RUN_STATUSES:
             raise UsageError(f"Run #{run.id} is {run.status}; there is nothing to decide.")
         step = next((s for s in run.steps if s.status == RunStatus.WAITING_APPROVAL), None)
@@ -210,7 +212,7 @@ class RunbookEngine:
         """Tell the run's thread that something changed (a decision, a cancel)."""
         live = self._live.get(run_id)
         if live is not None:
-            self.set_waiting(live, False)  # busy again until it has looked
+            self.activity.set_waiting(live, False)  # busy again until it has looked
             live.wake.set()
 
     def _require_approver(
@@ -244,7 +246,7 @@ class RunbookEngine:
 
     def cancel(self, session: Session, *, run_id: int, actor: str) -> RunbookRun:
         """Stop a run: a step in flight is killed, a wait ends, nothing after runs."""
-        run = self.get_run(session, run_id)
+        run = get_run(session, run_id)
         if run.status not in ACTIVE_RUN_STATUSES:
             raise UsageError(f"Run #{run.id} is already {run.status}.")
         run.cancelled_by = actor
@@ -262,13 +264,7 @@ class RunbookEngine:
             live.cancel.set()
             live.wake.set()
         else:  # no thread holds it (for example, after a restart): finish it here
-            self.finish(session, run, RunStatus.CANCELLED, None)
-        return run
-
-    def get_run(self, session: Session, run_id: int) -> RunbookRun:
-        run = session.get(RunbookRun, run_id) if 0 < run_id <= 2**31 - 1 else None
-        if run is None:
-            raise NotFound(f"There is no runbook run #{run_id}. `runbook status` lists them.")
+            self.journal.finish(session, run, RunStatus.CANCELLED, None)
         return run
 
     def _spec_step(self, run: RunbookRun, step: RunbookStepRun) -> StepSpec | None:
@@ -282,7 +278,7 @@ class RunbookEngine:
         try:
             spec = self._spec_of(run_id)
             if spec is not None:
-                RunExecution(self, run_id, live, spec).execute()
+                RunExecution(self._execution, run_id, live, spec).execute()
         except Stopping:
             log.info("Runbook run #%s left as it is for the next start", run_id)
         except Exception:
@@ -290,24 +286,26 @@ class RunbookEngine:
             with self.session_factory() as session:
                 run = session.get(RunbookRun, run_id)
                 if run is not None and run.status in ACTIVE_RUN_STATUSES:
-                    self.finish(session, run, RunStatus.FAILED, "the engine failed; see the log")
+                    self.journal.finish(
+                        session, run, RunStatus.FAILED, "the engine failed; see the log"
+                    )
                     session.commit()
         finally:
             self._live.pop(run_id, None)
             if live.worker is not None:
                 live.worker.close()
-            with self._busy_changed:
-                self._busy -= 1
-                self._busy_changed.notify_all()
+            self.activity.ended()
             self.deliver(self._incident_id(run_id))
 
     def _spec_of(self, run_id: int) -> RunbookSpec | None:
         """The run's runbook as its file says now; a run whose file is gone ends failed."""
         with self.session_factory() as session:
-            run = self.get_run(session, run_id)
+            run = get_run(session, run_id)
             spec = self.catalog().runbooks.get(run.runbook)
             if spec is None:
-                self.finish(session, run, RunStatus.FAILED, "the runbook file is gone or broken")
+                self.journal.finish(
+                    session, run, RunStatus.FAILED, "the runbook file is gone or broken"
+                )
                 session.commit()
             return spec
 
@@ -315,54 +313,6 @@ class RunbookEngine:
         with self.session_factory() as session:
             run = session.get(RunbookRun, run_id)
             return run.incident_id if run else 0
-
-    def finish(
-        self, session: Session, run: RunbookRun, status: RunStatus, error: str | None
-    ) -> None:
-        now = self.clock()
-        run.status, run.error, run.finished_at = status, error, now
-        for step in run.steps:
-            if step.status in (RunStatus.PENDING, RunStatus.WAITING_APPROVAL):
-                step.status = RunStatus.SKIPPED if status != RunStatus.CANCELLED else status
-        took = f" in {(now - run.started_at).total_seconds():.1f} s" if run.started_at else ""
-        self.note(
-            session,
-            run,
-            "runbook_finished",
-            f"Runbook {run.runbook} (run #{run.id}) {status}{took}"
-            + (f": {error}" if error else ""),
-            {"status": status.value},
-        )
-        self.report(session, run)
-
-    def note(
-        self, session: Session, run: RunbookRun, kind: str, text: str, data: dict[str, Any]
-    ) -> None:
-        """An event of the engine's own on the run's incident timeline."""
-        record_event(
-            session,
-            incident=run.incident,
-            kind=kind,
-            actor=BOT,
-            text=text,
-            now=self.clock(),
-            data={"run_id": run.id, **data},
-        )
-
-    def show(self, session: Session, run: RunbookRun) -> None:
-        """Commit, and bring the run's chat report up to date now."""
-        self.report(session, run)
-        session.commit()
-        self.deliver(run.incident_id)
-
-    def report(self, session: Session, run: RunbookRun) -> None:
-        outbox.enqueue(
-            session,
-            incident=run.incident,
-            work=Work.RUN_REPORT,
-            now=self.clock(),
-            payload={"run_id": run.id},
-        )
 
     # -- restarts ----------------------------------------------------------------
 
@@ -399,20 +349,12 @@ class RunbookEngine:
                 in_flight.status = RunStatus.INTERRUPTED
         if problem is None:
             return True
-        self.finish(session, run, RunStatus.INTERRUPTED, f"the bot restarted: {problem}")
+        self.journal.finish(session, run, RunStatus.INTERRUPTED, f"the bot restarted: {problem}")
         return False
 
     def wait_until_idle(self, timeout: float | None = None) -> bool:
         """Wait until no run is executing a step (runs waiting for a person count as idle)."""
-        with self._busy_changed:
-            return self._busy_changed.wait_for(lambda: self._busy == self._waiting, timeout)
-
-    def set_waiting(self, live: Live, waiting: bool) -> None:
-        with self._busy_changed:
-            if live.waiting != waiting:
-                live.waiting = waiting
-                self._waiting += 1 if waiting else -1
-                self._busy_changed.notify_all()
+        return self.activity.wait_until_idle(timeout)
 
     def shutdown(self) -> None:
         """Stop every run thread; the database keeps each run where it was, for `recover`."""

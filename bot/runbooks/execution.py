@@ -8,22 +8,22 @@ where the run is (which is what lets the engine recover it after a restart).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.incidents.timeline import record_event
 from bot.runbooks.conditions import condition_holds
+from bot.runbooks.journal import RunJournal, get_run
+from bot.runbooks.live import Activity, Live
 from bot.runbooks.process import RunWorker, StepOutcome, StepRequest
 from bot.runbooks.redaction import Redactor
 from bot.runbooks.spec import RunbookSpec, StepSpec
 from bot.storage.models import Incident, RunbookRun, RunbookStepRun, RunStatus
-
-if TYPE_CHECKING:
-    from bot.runbooks.engine import RunbookEngine
+from bot.times import Clock
 
 OUTPUT_REFRESH_SECONDS = 2.0
 DECISION_POLL_SECONDS = 0.5
@@ -41,22 +41,25 @@ class Stopping(Exception):
     """The bot is shutting down: leave the run as the database has it, for `recover`."""
 
 
-@dataclass
-class Live:
-    """What the bot holds in memory for a run in progress (never in the database)."""
+@dataclass(frozen=True)
+class ExecutionServices:
+    """What executing a run needs from the bot around it."""
 
-    secrets: dict[str, str] = field(default_factory=dict)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    wake: threading.Event = field(default_factory=threading.Event)
-    waiting: bool = False  # for a person, with nothing to do until they decide
-    worker: RunWorker | None = None  # the process the run's steps run in
+    session_factory: sessionmaker[Session]
+    journal: RunJournal
+    activity: Activity
+    clock: Clock
+    stopping: threading.Event  # set when the bot shuts down
+    artifacts_root: Path
 
 
 class RunExecution:
     """Runs the steps of one run, from where the database says it is."""
 
-    def __init__(self, engine: RunbookEngine, run_id: int, live: Live, spec: RunbookSpec) -> None:
-        self.engine = engine
+    def __init__(
+        self, services: ExecutionServices, run_id: int, live: Live, spec: RunbookSpec
+    ) -> None:
+        self.services = services
         self.run_id = run_id
         self.live = live
         self.spec = spec
@@ -65,18 +68,18 @@ class RunExecution:
         self.deadline: datetime | None = None
 
     def execute(self) -> None:
-        engine = self.engine
-        with engine.session_factory() as session:
-            run = engine.get_run(session, self.run_id)
+        services, journal = self.services, self.services.journal
+        with services.session_factory() as session:
+            run = get_run(session, self.run_id)
             if run.started_at is None:
-                run.started_at = engine.clock()
+                run.started_at = services.clock()
             run.status = RunStatus.RUNNING
             session.commit()
         if self.spec.timeout_seconds:
             self.deadline = run.started_at + timedelta(seconds=self.spec.timeout_seconds)
         for spec_step in self.spec.steps:
-            with engine.session_factory() as session:
-                run = engine.get_run(session, self.run_id)
+            with services.session_factory() as session:
+                run = get_run(session, self.run_id)
                 step = next(s for s in run.steps if s.name == spec_step.name)
                 if step.status == RunStatus.SUCCEEDED:
                     self.outputs[step.name] = step.result
@@ -88,19 +91,19 @@ class RunExecution:
                     status, error = ending
                     if status in (RunStatus.FAILED, RunStatus.TIMED_OUT) and self.spec.on_failure:
                         self._rollback(session, run, step, error or "")
-                    engine.finish(session, run, status, error)
+                    journal.finish(session, run, status, error)
                     session.commit()
                     return
                 self.outputs[step.name] = step.result
-        with engine.session_factory() as session:
-            engine.finish(session, engine.get_run(session, self.run_id), RunStatus.SUCCEEDED, None)
+        with services.session_factory() as session:
+            journal.finish(session, get_run(session, self.run_id), RunStatus.SUCCEEDED, None)
             session.commit()
 
     def _step(
         self, session: Session, run: RunbookRun, step: RunbookStepRun, spec_step: StepSpec
     ) -> tuple[RunStatus, str | None] | None:
         """Run one step to its end; returns how the run ends, or None to go on."""
-        if self.engine.stopping.is_set():
+        if self.services.stopping.is_set():
             raise Stopping
         if self.live.cancel.is_set():
             return RunStatus.CANCELLED, None
@@ -135,15 +138,15 @@ class RunExecution:
         prefix = step.output  # what earlier attempts (or a run before a restart) printed
         for attempt in range(1, attempts + 1):
             step.status, step.attempts = RunStatus.RUNNING, attempt
-            step.started_at = step.started_at or self.engine.clock()
+            step.started_at = step.started_at or self.services.clock()
             session.commit()
             outcome = self._process(session, run, spec_step, step_id=step.id, prefix=prefix)
-            if self.engine.stopping.is_set():
+            if self.services.stopping.is_set():
                 raise Stopping
             step.output = cap(prefix + outcome.output)
             if outcome.status in ("succeeded", "cancelled") or attempt == attempts:
                 break
-            if self.deadline is not None and self.engine.clock() >= self.deadline:
+            if self.deadline is not None and self.services.clock() >= self.deadline:
                 break
             prefix = cap(f"{step.output}[attempt {attempt} {outcome.status}: {outcome.error}]\n")
             step.output = prefix
@@ -169,7 +172,7 @@ class RunExecution:
         live = self.live
         remaining = None
         if self.deadline is not None:
-            remaining = max((self.deadline - self.engine.clock()).total_seconds(), 0.001)
+            remaining = max((self.deadline - self.services.clock()).total_seconds(), 0.001)
         timeouts = [t for t in (spec_step.timeout_seconds, remaining) if t]
         request = StepRequest(
             path=str(self.spec.path),
@@ -183,7 +186,7 @@ class RunExecution:
             artifacts_dir=str(self._artifacts_dir(run)),
             failure=failure,
         )
-        reporter = Reporter(self.engine, run.id, run.incident_id, step_id, prefix)
+        reporter = Reporter(self.services, run.id, run.incident_id, step_id, prefix)
         session.commit()  # hold no transaction while the step runs: its output is written
         if live.worker is None:
             live.worker = RunWorker(secrets=live.secrets)
@@ -196,32 +199,31 @@ class RunExecution:
         )
 
     def _artifacts_dir(self, run: RunbookRun) -> Path:
-        root = Path(self.engine.settings.runbook_artifacts_dir)
-        return root / run.incident.reference / f"run-{run.id}"
+        return self.services.artifacts_root / run.incident.reference / f"run-{run.id}"
 
     def _wait_for_person(
         self, session: Session, run: RunbookRun, step: RunbookStepRun, spec_step: StepSpec
     ) -> str:
         """Wait (persisted) until someone decides, the approval expires or the run is cancelled."""
-        engine, live = self.engine, self.live
-        now = engine.clock()
+        services, live = self.services, self.live
+        now = services.clock()
         run.status = RunStatus.WAITING_APPROVAL
         if step.status != RunStatus.WAITING_APPROVAL:
             step.status, step.waiting_since = RunStatus.WAITING_APPROVAL, now
             if spec_step.approval is not None:
                 step.expires_at = now + timedelta(seconds=spec_step.approval.ttl_seconds)
             what = (spec_step.prompt or "confirmation") if spec_step.manual else "approval"
-            engine.note(
+            services.journal.note(
                 session,
                 run,
                 "runbook_waiting",
                 f"{run.runbook} (run #{run.id}) waits at step {step.name}: {what}",
                 {"step": step.name, "manual": spec_step.manual},
             )
-            engine.show(session, run)
+            services.journal.show(session, run)
         try:
             while True:
-                if engine.stopping.is_set():
+                if services.stopping.is_set():
                     raise Stopping
                 session.refresh(step)
                 session.refresh(run)
@@ -231,16 +233,16 @@ class RunExecution:
                     run.status = RunStatus.RUNNING
                     session.commit()
                     return step.decision
-                if step.expires_at is not None and engine.clock() >= step.expires_at:
+                if step.expires_at is not None and services.clock() >= step.expires_at:
                     step.decision = "expired"
                     session.commit()
                     return "expired"
                 session.commit()  # never hold a transaction while waiting
-                engine.set_waiting(live, True)
+                services.activity.set_waiting(live, True)
                 live.wake.wait(DECISION_POLL_SECONDS)
                 live.wake.clear()
         finally:
-            engine.set_waiting(live, False)
+            services.activity.set_waiting(live, False)
 
     def _rollback(
         self, session: Session, run: RunbookRun, failed: RunbookStepRun, error: str
@@ -279,7 +281,9 @@ class RunExecution:
                 f"Rollback {name} of {run.runbook} also failed: "
                 f"{mask(outcome.error or outcome.status)} (after: {mask(error)})"
             )
-        self.engine.note(session, run, "runbook_rollback", text, {"status": outcome.status})
+        self.services.journal.note(
+            session, run, "runbook_rollback", text, {"status": outcome.status}
+        )
 
     def _close_step(
         self,
@@ -289,21 +293,21 @@ class RunExecution:
         status: RunStatus,
         error: str | None,
     ) -> None:
-        now = self.engine.clock()
+        now = self.services.clock()
         step.status, step.finished_at = status, now
         step.error = error if status != RunStatus.SUCCEEDED else None
         took = ""
         if step.started_at is not None:
             took = f" in {(now - step.started_at).total_seconds():.1f} s"
         detail = f": {error}" if error and status != RunStatus.SUCCEEDED else ""
-        self.engine.note(
+        self.services.journal.note(
             session,
             run,
             "runbook_step",
             f"{run.runbook} step {step.name} {status}{took}{detail}",
             {"step": step.name, "status": status.value},
         )
-        self.engine.show(session, run)
+        self.services.journal.show(session, run)
 
 
 class Reporter:
@@ -311,22 +315,22 @@ class Reporter:
     written to the step and shown in chat at most every OUTPUT_REFRESH_SECONDS."""
 
     def __init__(
-        self, engine: RunbookEngine, run_id: int, incident_id: int, step_id: int, prefix: str
+        self, services: ExecutionServices, run_id: int, incident_id: int, step_id: int, prefix: str
     ) -> None:
-        self.engine = engine
+        self.services = services
         self.run_id = run_id
         self.incident_id = incident_id
         self.step_id = step_id
         self.prefix = prefix
         self.lines: list[str] = []
-        self.last_flush = engine.clock().timestamp()
+        self.last_flush = services.clock().timestamp()
 
     def message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "log":
             self.lines.append(str(message.get("text", "")) + "\n")
         elif kind == "note":
-            with self.engine.session_factory() as session:
+            with self.services.session_factory() as session:
                 run = session.get_one(RunbookRun, self.run_id)
                 record_event(
                     session,
@@ -334,21 +338,21 @@ class Reporter:
                     kind="note",
                     actor=f"runbook:{run.runbook}",
                     text=str(message.get("text", "")),
-                    now=self.engine.clock(),
+                    now=self.services.clock(),
                 )
                 session.commit()
-        now = self.engine.clock().timestamp()
+        now = self.services.clock().timestamp()
         if self.lines and now - self.last_flush >= OUTPUT_REFRESH_SECONDS:
             self.last_flush = now
             self._flush()
 
     def _flush(self) -> None:
-        with self.engine.session_factory() as session:
+        with self.services.session_factory() as session:
             step = session.get_one(RunbookStepRun, self.step_id)
             step.output = cap(self.prefix + "".join(self.lines))
-            self.engine.report(session, step.run)
+            self.services.journal.report(session, step.run)
             session.commit()
-        self.engine.deliver(self.incident_id)
+        self.services.journal.deliver(self.incident_id)
 
 
 def cap(text: str) -> str:

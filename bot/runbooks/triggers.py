@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.errors import IncidentBotError
 from bot.incidents.timeline import record_event
-from bot.runbooks.engine import BOT, RunbookEngine
+from bot.runbooks.engine import RunbookEngine
+from bot.runbooks.journal import BOT
 from bot.runbooks.spec import RunbookSpec, TriggerSpec
 from bot.storage import outbox
 from bot.storage.models import Incident, RunbookRun, TimelineEvent
