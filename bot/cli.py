@@ -15,8 +15,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select
 
-from bot.chat.console import ConsoleChat, ConsoleShell
-from bot.commands.handler import CommandHandler
+from bot.app import Application
+from bot.chat.console.chat import ConsoleChat
+from bot.chat.console.shell import ConsoleShell
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 from bot.runbooks.discovery import discover
@@ -112,25 +113,27 @@ def _start_shell(settings: Settings, user: str) -> None:
     console = Console(highlight=False, width=width, force_terminal=interactive)
     chat = ConsoleChat(console)
     session_factory = database.make_session_factory(engine)
-    handler = CommandHandler(settings=settings, session_factory=session_factory, chat=chat)
+    application = Application(settings, session_factory=session_factory, chat=chat)
     with session_factory() as session:
         channels = session.execute(
             select(Incident.channel_id, Incident.channel_name).where(
                 Incident.channel_id.is_not(None)
             )
         ).all()
-    handler.deliverer.deliver_pending()
-    handler.runbooks.recover()
+    application.start(replay_now=True)
     try:
         ConsoleShell(
-            handler=handler,
+            handler=application.handler,
+            capture=application.capture,
             chat=chat,
             user=user,
+            command_name=settings.command_name,
+            wait_until_idle=application.runbooks.wait_until_idle,
             incident_channels=[(str(cid), str(name)) for cid, name in channels],
         ).run()
     finally:
-        handler.runbooks.wait_until_idle()
-        handler.runbooks.shutdown()
+        application.runbooks.wait_until_idle()
+        application.stop()
 
 
 def _shown_url(url: str) -> str:

@@ -45,6 +45,15 @@ class Deliverer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
+    def deliver_now(self, incident_id: int) -> bool:
+        """Send pending chat work now; True when some of this incident's work still waits."""
+        try:
+            self.deliver_pending()
+        except Exception:
+            log.exception("Delivering chat work failed")
+        with self.session_factory() as session:
+            return outbox.pending_count(session, incident_id=incident_id) > 0
+
     def deliver_pending(self) -> int:
         """Send what is pending; returns how many items still wait.
 

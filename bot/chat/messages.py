@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta, tzinfo
 
 from bot.chat.port import Action, Choice, Message, Table
-from bot.commands.grammar import Grammar
 from bot.config import Settings
 from bot.incidents.lifecycle import TRANSITIONS
 from bot.incidents.permissions import NotAllowed
@@ -203,24 +202,6 @@ def incident_list(incidents: Sequence[Incident], tz: tzinfo) -> Message:
     )
 
 
-def help_message(grammar: Grammar, topic: str | None) -> Message:
-    """The generated help: every command, or one in detail."""
-    if topic is not None:
-        spec = grammar.specs[topic]
-        lines = (spec.summary, spec.details) if spec.details else (spec.summary,)
-        return Message(text=grammar.usage(topic), title=grammar.usage(topic), lines=lines)
-    rows = tuple((grammar.usage(spec.name), spec.summary) for spec in grammar.specs.values())
-    return Message(
-        text=f"Commands: {', '.join(grammar.specs)}",
-        title=f"{grammar.command_name} commands",
-        table=Table(columns=("Command", "What it does"), rows=rows),
-        lines=(
-            "In an incident's channel, commands apply to that incident; elsewhere name it "
-            "with INC-n.",
-        ),
-    )
-
-
 def postmortem_drafted(
     incident: Incident, postmortem: Postmortem, draft: Draft, mention: Mention
 ) -> Message:
@@ -259,16 +240,12 @@ def done(text: str) -> Message:
     return Message(text=text, tone="success")
 
 
-def needs_incident(grammar: Grammar, text: str, open_incidents: Sequence[Incident]) -> str:
-    """Tell someone outside an incident channel which incident to name, with the command."""
-    verb, _, rest = text.strip().partition(" ")
-    reference = open_incidents[0].reference if len(open_incidents) == 1 else "INC-<n>"
-    example = f"{grammar.command_name} {verb} {reference} {rest}".rstrip()
-    hint = f"This is not an incident channel, so name the incident: `{example}`."
-    if len(open_incidents) == 1 and open_incidents[0].channel_name:
-        hint += f" Or type it in #{open_incidents[0].channel_name}."
-    if len(open_incidents) > 1:
-        hint += " Open: " + ", ".join(f"{i.reference} ({i.title})" for i in open_incidents) + "."
-    elif not open_incidents:
-        hint += " There is no open incident right now; `list` shows open ones."
-    return hint
+def lag_note(message: Message, lagging: bool) -> Message:
+    """Add that the change is recorded but the chat lags behind, when it does."""
+    if not lagging:
+        return message
+    note = (
+        "Recorded. The chat is not answering right now; the channel will be updated "
+        "as soon as it is back."
+    )
+    return Message(text=message.text, lines=(*message.lines, note), tone="warning")

@@ -112,3 +112,6 @@ class ChatPort(Protocol):
 
     def mention(self, user: str) -> str:
         """How this chat writes a mention of `user` in message text."""
+
+    def parse_mention(self, word: str) -> str | None:
+        """The user a typed word mentions, in this chat's syntax; None if it is no mention."""

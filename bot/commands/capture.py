@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from bot.chat import messages
 from bot.chat.port import Reply
 from bot.commands import inbox
-from bot.commands.handler import CommandHandler
+from bot.commands.services import CommandServices
 from bot.errors import IncidentBotError, UsageError
 from bot.incidents import lifecycle, timeline
 from bot.storage import outbox
@@ -37,11 +37,11 @@ class ChatMessage:
 class MessageCapture:
     """Adds, edits and removes captured chat messages, each at most once per chat event."""
 
-    def __init__(self, handler: CommandHandler) -> None:
-        self.handler = handler
-        self.settings = handler.settings
-        self.session_factory = handler.session_factory
-        self.clock = handler.clock
+    def __init__(self, services: CommandServices) -> None:
+        self.settings = services.settings
+        self.session_factory = services.session_factory
+        self.clock = services.clock
+        self.deliver = services.deliver
 
     def add(
         self,
@@ -88,7 +88,7 @@ class MessageCapture:
                 reply = Reply(messages.recorded(incident, event, self.settings.timezone))
         except IncidentBotError as problem:
             return Reply(messages.error(str(problem)))
-        self.handler.deliver(incident.id)
+        self.deliver(incident.id)
         return reply
 
     def edit(

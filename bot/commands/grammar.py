@@ -43,7 +43,6 @@ from bot.errors import UsageError
 from bot.times import parse_date
 
 _REFERENCE = re.compile(r"^INC-\d+$", re.IGNORECASE)
-_SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 _PLAIN_MENTION = re.compile(r"^@([\w.\-]+)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?$", re.IGNORECASE)
@@ -90,13 +89,11 @@ class Spec:
     details: str = ""
 
 
-def parse_mention(word: str) -> str | None:
-    """`@me`, `@alice`, or Slack's `<@U123|alice>` -> a user; anything else -> None."""
-    if word.lower() == ME:
-        return ME
-    slack = _SLACK_MENTION.match(word)
-    if slack:
-        return slack.group(1)
+MentionParser = Callable[[str], str | None]
+
+
+def parse_plain_mention(word: str) -> str | None:
+    """`@alice` -> `alice`; anything else -> None. Chats with a syntax of their own add it."""
     plain = _PLAIN_MENTION.match(word)
     return plain.group(1) if plain else None
 
@@ -104,8 +101,14 @@ def parse_mention(word: str) -> str | None:
 class Grammar:
     """Parses command text; knows the command name and severities for messages."""
 
-    def __init__(self, command_name: str = "/incident", severities: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        command_name: str = "/incident",
+        severities: Sequence[str] = (),
+        parse_mention: MentionParser = parse_plain_mention,
+    ) -> None:
         self.command_name = command_name
+        self.parse_mention = parse_mention
         self.severities = tuple(name.upper() for name in severities)
         self.specs = {spec.name: spec for spec in SPECS}
 
@@ -131,6 +134,10 @@ class Grammar:
 
     def is_severity(self, word: str) -> bool:
         return bool(_SEVERITY_WORD.match(word)) or word.upper() in self.severities
+
+    def person(self, word: str) -> str | None:
+        """`@me`, or a mention as the chat writes it -> a user; anything else -> None."""
+        return ME if word.lower() == ME else self.parse_mention(word)
 
 
 def _reference(words: Words) -> str | None:
@@ -231,7 +238,7 @@ def _parse_role(words: Words, grammar: Grammar) -> Command:
     _no_more(words, grammar, "role")
     if who.lower() == "none":
         return AssignRole(reference=reference, role=role, holder=None)
-    holder = parse_mention(who)
+    holder = grammar.person(who)
     if holder is None:
         raise grammar.fail("role", f"`{who}` is not a person; write `@name` or `@me`.")
     return AssignRole(reference=reference, role=role, holder=holder)
@@ -294,8 +301,8 @@ def _parse_action(words: Words, grammar: Grammar) -> Command:
                 raise grammar.fail("action", str(problem)) from None
         elif last.lower().startswith("kind:"):
             kind = last[5:]
-        elif owner is None and parse_mention(last) is not None:
-            owner = parse_mention(last)
+        elif owner is None and grammar.person(last) is not None:
+            owner = grammar.person(last)
         else:
             break
         words.take_last()

@@ -10,13 +10,15 @@ import logging
 from datetime import datetime
 from typing import TypedDict
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.chat import messages, run_messages
-from bot.chat.delivery import Deliverer
-from bot.chat.port import Channel, ChatPort, Context, Message, Reply
+from bot.chat.port import Channel, Context, Message, Reply
 from bot.commands.grammar import Grammar
+from bot.commands.help import help_message
 from bot.commands.runbooks import RunbookCommands
+from bot.commands.services import CommandServices
+from bot.commands.targets import find_target
 from bot.commands.types import (
     ME,
     AddAction,
@@ -45,8 +47,7 @@ from bot.commands.types import (
     StartRunbook,
     Targeted,
 )
-from bot.config import Settings
-from bot.errors import IncidentBotError, UsageError
+from bot.errors import IncidentBotError
 from bot.incidents import actions, lifecycle, permissions, roles, timeline
 from bot.incidents.permissions import NotAllowed
 from bot.postmortems import drafts, record
@@ -55,7 +56,7 @@ from bot.runbooks.triggers import run_triggers
 from bot.storage import outbox
 from bot.storage.models import ActionKind, Incident, Status, TimelineEvent
 from bot.storage.outbox import Work
-from bot.times import Clock, parse_time, utc_now
+from bot.times import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -77,25 +78,16 @@ class CommandHandler:
     """Runs commands typed in any chat against the domain and answers in that chat."""
 
     def __init__(
-        self,
-        *,
-        settings: Settings,
-        session_factory: sessionmaker[Session],
-        chat: ChatPort,
-        clock: Clock = utc_now,
+        self, services: CommandServices, *, grammar: Grammar, runbooks: RunbookEngine
     ) -> None:
-        self.settings = settings
-        self.session_factory = session_factory
-        self.chat = chat
-        self.clock = clock
-        self.grammar = Grammar(settings.command_name, settings.severity_names)
-        self.deliverer = Deliverer(
-            settings=settings, session_factory=session_factory, chat=chat, clock=clock
-        )
-        self.runbooks = RunbookEngine(
-            settings=settings, session_factory=session_factory, deliver=self.deliver, clock=clock
-        )
-        self.runbook_commands = RunbookCommands(self)
+        self.settings = services.settings
+        self.session_factory = services.session_factory
+        self.clock = services.clock
+        self.mention = services.mention
+        self.deliver = services.deliver
+        self.grammar = grammar
+        self.runbooks = runbooks
+        self.runbook_commands = RunbookCommands(services, grammar=grammar, runbooks=runbooks)
 
     def handle(self, text: str, context: Context) -> Reply | None:
         """Run one command line; returns what to tell the person, if anything."""
@@ -110,28 +102,19 @@ class CommandHandler:
         try:
             return self._run(command, text, context)
         except NotAllowed as refusal:
-            return Reply(messages.not_allowed(refusal, self.chat.mention))
+            return Reply(messages.not_allowed(refusal, self.mention))
         except IncidentBotError as problem:
             return Reply(messages.error(str(problem)))
         except Exception:
             log.exception("Unexpected error running %r for %s", command, context.actor)
             return Reply(messages.error(UNEXPECTED))
 
-    def deliver(self, incident_id: int) -> bool:
-        """Send pending chat work now; True when some of this incident's work still waits."""
-        try:
-            self.deliverer.deliver_pending()
-        except Exception:
-            log.exception("Delivering chat work failed")
-        with self.session_factory() as session:
-            return outbox.pending_count(session, incident_id=incident_id) > 0
-
     # -- routing ---------------------------------------------------------------
 
     def _run(self, command: Command, text: str, context: Context) -> Reply | None:
         match command:
             case Help(topic=topic):
-                return Reply(messages.help_message(self.grammar, topic))
+                return Reply(help_message(self.grammar, topic))
             case Declare():
                 return self._declare(command, context)
             case ListOpen():
@@ -151,7 +134,7 @@ class CommandHandler:
                 return self.runbook_commands.steer(command, context)
             case Show() | ShowTimeline():
                 with self.session_factory() as session:
-                    incident = self.target(session, command, text, context)
+                    incident = find_target(session, command, text, context, self.grammar)
                     return Reply(self._view(session, incident, command))
             case _:
                 return self._change(command, text, context)
@@ -159,18 +142,8 @@ class CommandHandler:
     def _view(self, session: Session, incident: Incident, command: Command) -> Message:
         if isinstance(command, ShowTimeline):
             events = timeline.list_events(session, incident=incident)
-            return messages.timeline(incident, events, self.settings.timezone, self.chat.mention)
-        return messages.incident_summary(incident, self.settings, self.chat.mention)
-
-    def target(self, session: Session, command: Targeted, text: str, ctx: Context) -> Incident:
-        if command.reference is not None:
-            return lifecycle.get_incident(session, command.reference)
-        if ctx.channel_id is not None:
-            incident = lifecycle.incident_for_channel(session, ctx.channel_id)
-            if incident is not None:
-                return incident
-        open_incidents = lifecycle.list_open(session)
-        raise UsageError(messages.needs_incident(self.grammar, text, open_incidents))
+            return messages.timeline(incident, events, self.settings.timezone, self.mention)
+        return messages.incident_summary(incident, self.settings, self.mention)
 
     # -- declaring ---------------------------------------------------------------
 
@@ -203,7 +176,7 @@ class CommandHandler:
         )
         where = f" in #{channel.name}" if channel else ""
         text = f"Declared {incident.reference} ({incident.severity}): {incident.title}{where}."
-        return Reply(self.lag_note(messages.done(text), lagging), open_channel=channel)
+        return Reply(messages.lag_note(messages.done(text), lagging), open_channel=channel)
 
     # -- runbooks ---------------------------------------------------------------
 
@@ -219,7 +192,7 @@ class CommandHandler:
     def _draft_postmortem(self, command: DraftPostmortem, text: str, ctx: Context) -> Reply:
         now = self.clock()
         with self.session_factory() as session:
-            incident = self.target(session, command, text, ctx)
+            incident = find_target(session, command, text, ctx, self.grammar)
             review = record.open_postmortem(
                 session, incident=incident, settings=self.settings, actor=ctx.actor, now=now
             )
@@ -234,9 +207,9 @@ class CommandHandler:
             )
             self._enqueue_postmortem(session, incident, now, command.template, command.fmt)
             session.commit()
-            reply = messages.postmortem_drafted(incident, review, draft, self.chat.mention)
+            reply = messages.postmortem_drafted(incident, review, draft, self.mention)
         lagging = self.deliver(incident.id)
-        return Reply(self.lag_note(reply, lagging))
+        return Reply(messages.lag_note(reply, lagging))
 
     @staticmethod
     def _enqueue_postmortem(
@@ -255,7 +228,7 @@ class CommandHandler:
     def _change(self, command: Command, text: str, ctx: Context) -> Reply | None:
         assert isinstance(command, Targeted)
         with self.session_factory() as session:
-            incident = self.target(session, command, text, ctx)
+            incident = find_target(session, command, text, ctx, self.grammar)
             event = self._apply(session, incident, command, ctx)
             if isinstance(command, AddNote | EditNote | DeleteNote):
                 session.commit()
@@ -271,13 +244,13 @@ class CommandHandler:
                 )
                 self._enqueue_postmortem(session, incident, event.recorded_at, "postmortem", "md")
             session.commit()
-            announcement = messages.change_announcement(incident, event, self.chat.mention)
+            announcement = messages.change_announcement(incident, event, self.mention)
         lagging = self.deliver(incident.id)
         if event.kind == "severity_changed":
             self._run_triggers(incident.id)
         if ctx.channel_id == incident.channel_id and not lagging:
             return None  # the person sees the announcement in the channel itself
-        return Reply(self.lag_note(messages.done(announcement.text), lagging))
+        return Reply(messages.lag_note(messages.done(announcement.text), lagging))
 
     def _enqueue_announcement(
         self, session: Session, incident: Incident, event: TimelineEvent
@@ -358,18 +331,6 @@ class CommandHandler:
 
     def _time(self, typed: str | None, now: datetime) -> datetime | None:
         return parse_time(typed, now=now, tz=self.settings.timezone) if typed else None
-
-    # -- chat work -------------------------------------------------------------
-
-    @staticmethod
-    def lag_note(message: Message, lagging: bool) -> Message:
-        if not lagging:
-            return message
-        note = (
-            "Recorded. The chat is not answering right now; the channel will be updated "
-            "as soon as it is back."
-        )
-        return Message(text=message.text, lines=(*message.lines, note), tone="warning")
 
 
 def _permission_action(command: Command, incident: Incident) -> str:

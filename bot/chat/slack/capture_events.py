@@ -9,15 +9,13 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import App
 
 from bot.chat.port import ChatRejected, ChatUnavailable, Context
+from bot.chat.slack.services import SlackServices
 from bot.commands.capture import ChatMessage
-
-if TYPE_CHECKING:
-    from bot.chat.slack.app import SlackServices
 
 log = logging.getLogger(__name__)
 UNREADABLE = "(the message could not be read from Slack)"

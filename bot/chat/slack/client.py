@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
@@ -22,6 +23,7 @@ from slack_sdk.http_retry.state import RetryState
 
 from bot.chat.port import Channel, ChatRejected, ChatUnavailable, Message
 from bot.chat.slack.blocks import payload
+from bot.commands.grammar import parse_plain_mention
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ TOPIC_MAX = 250
 PURPOSE_MAX = 250
 NAME_TAKEN_SUFFIXES = 20
 # Answers that mean "fine, it is already so" rather than failure.
+_SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
 
 
@@ -165,6 +168,11 @@ class SlackChat:
 
     def mention(self, user: str) -> str:
         return f"<@{user}>"
+
+    def parse_mention(self, word: str) -> str | None:
+        """Slack writes `<@U123|alice>` (or `<@U123>`) for a mention; `@alice` works too."""
+        slack = _SLACK_MENTION.match(word)
+        return slack.group(1) if slack else parse_plain_mention(word)
 
 
 def _clip(text: str, limit: int) -> str:

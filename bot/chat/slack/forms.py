@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot.chat.port import Context
 from bot.chat.slack.blocks import OPTION_TEXT_MAX, plain_text
+from bot.chat.slack.services import SlackServices
 from bot.commands.types import (
     AddNote,
     AssignRole,
@@ -23,9 +24,6 @@ from bot.commands.types import (
 )
 from bot.errors import UsageError
 from bot.incidents.lifecycle import check_title
-
-if TYPE_CHECKING:
-    from bot.chat.slack.app import SlackServices
 
 # The commands whose button asks for free text: the form's title and question.
 TEXT_FORMS = {"note": ("Add a note", "What happened?"), "resolve": ("Resolve", "What resolved it?")}
@@ -127,7 +125,7 @@ def register(app: App, services: SlackServices) -> None:
             errors["title"] = str(problem)
         started = values.get("started")
         started_at = datetime.fromtimestamp(int(started), UTC) if started else None
-        if started_at is not None and started_at > services.handler.clock():
+        if started_at is not None and started_at > services.clock():
             errors["started"] = "The impact cannot start in the future."
         if errors:
             ack(response_action="errors", errors=errors)

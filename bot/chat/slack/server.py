@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -11,28 +12,50 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.orm import Session, sessionmaker
 from waitress import serve
 
+from bot.app import Application
 from bot.chat.port import ChatRejected, ChatUnavailable
 from bot.chat.slack.app import create_app
 from bot.chat.slack.client import SlackChat, make_web_client
-from bot.commands.handler import CommandHandler
+from bot.chat.slack.services import SlackServices
 from bot.config import Settings
+from bot.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
 HTTP_THREADS = 16
 EVENTS_PATH = "/slack/events"
 
 
+@dataclass(frozen=True)
+class SlackBot:
+    """The application on the Slack chat, and the Bolt app in front of it."""
+
+    application: Application
+    chat: SlackChat
+    app: App
+
+
 def build(
-    settings: Settings, session_factory: sessionmaker[Session], *, socket_mode: bool
-) -> tuple[SlackChat, CommandHandler, App]:
-    """The Slack chat, the command path on it, and the Bolt app."""
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    *,
+    socket_mode: bool,
+    clock: Clock = utc_now,
+) -> SlackBot:
+    """The Slack chat, the application on it, and the Bolt app."""
     chat = SlackChat(
         make_web_client(settings.slack_bot_token, settings.slack_api_url),
         private_channels=settings.slack_private_channels,
     )
-    handler = CommandHandler(settings=settings, session_factory=session_factory, chat=chat)
-    app = create_app(settings=settings, handler=handler, chat=chat, socket_mode=socket_mode)
-    return chat, handler, app
+    application = Application(settings, session_factory=session_factory, chat=chat, clock=clock)
+    services = SlackServices(
+        settings=settings,
+        handler=application.handler,
+        capture=application.capture,
+        chat=chat,
+        session_factory=session_factory,
+        clock=clock,
+    )
+    return SlackBot(application, chat, create_app(services, socket_mode=socket_mode))
 
 
 def _learn_bot_user_id(chat: SlackChat, stop: threading.Event) -> None:
@@ -48,11 +71,11 @@ def _learn_bot_user_id(chat: SlackChat, stop: threading.Event) -> None:
 def run(settings: Settings, session_factory: sessionmaker[Session], host: str, port: int) -> None:
     """Serve until interrupted; pending chat work is replayed at start and retried meanwhile."""
     socket_mode = bool(settings.slack_app_token)
-    chat, handler, app = build(settings, session_factory, socket_mode=socket_mode)
+    bot = build(settings, session_factory, socket_mode=socket_mode)
+    app = bot.app
     stop = threading.Event()
-    threading.Thread(target=_learn_bot_user_id, args=(chat, stop), daemon=True).start()
-    handler.deliverer.start()
-    handler.runbooks.recover()
+    threading.Thread(target=_learn_bot_user_id, args=(bot.chat, stop), daemon=True).start()
+    bot.application.start()
     try:
         if socket_mode:
             log.info("Connecting to Slack in Socket Mode")
@@ -67,5 +90,4 @@ def run(settings: Settings, session_factory: sessionmaker[Session], host: str, p
             )
     finally:
         stop.set()
-        handler.deliverer.stop()
-        handler.runbooks.shutdown()
+        bot.application.stop()

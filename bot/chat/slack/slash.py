@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
 from bot.chat.port import Context
 from bot.chat.slack.blocks import payload
 from bot.chat.slack.forms import open_declare_form
-
-if TYPE_CHECKING:
-    from bot.chat.slack.app import SlackServices
+from bot.chat.slack.services import SlackServices
 
 
 def register(app: App, services: SlackServices) -> None:

@@ -1,0 +1,74 @@
+"""The application object: the running bot, assembled in one place and started in one order.
+
+Every entry point (`incident-bot run` with Slack, the terminal chat, tests) builds
+an `Application` on a chat port and a session factory, then starts and stops it
+here, so the delivery loop, runbook recovery and the services to come (the
+scheduler, health endpoints, replica coordination) start the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.chat.delivery import Deliverer
+from bot.chat.port import ChatPort
+from bot.commands.capture import MessageCapture
+from bot.commands.grammar import Grammar
+from bot.commands.handler import CommandHandler
+from bot.commands.services import CommandServices
+from bot.config import Settings
+from bot.runbooks.engine import RunbookEngine
+from bot.times import Clock, utc_now
+
+
+class Application:
+    """The deliverer, the runbook engine, the command path and message capture on one chat."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session_factory: sessionmaker[Session],
+        chat: ChatPort,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.deliverer = Deliverer(
+            settings=settings, session_factory=session_factory, chat=chat, clock=clock
+        )
+        self.runbooks = RunbookEngine(
+            settings=settings,
+            session_factory=session_factory,
+            deliver=self.deliverer.deliver_now,
+            clock=clock,
+        )
+        services = CommandServices(
+            settings=settings,
+            session_factory=session_factory,
+            clock=clock,
+            mention=chat.mention,
+            deliver=self.deliverer.deliver_now,
+        )
+        grammar = Grammar(
+            settings.command_name, settings.severity_names, parse_mention=chat.parse_mention
+        )
+        self.handler = CommandHandler(services, grammar=grammar, runbooks=self.runbooks)
+        self.capture = MessageCapture(services)
+
+    def start(self, *, replay_now: bool = False) -> None:
+        """Keep delivering chat work, then pick up the runs a stop left unfinished.
+
+        The delivery loop replays what waits in the background, so a chat that is
+        down cannot hold up the start; `replay_now` delivers it first instead (the
+        terminal, whose chat is always there and whose output should stay in order).
+        """
+        if replay_now:
+            self.deliverer.deliver_pending()
+        self.deliverer.start()
+        self.runbooks.recover()
+
+    def stop(self) -> None:
+        """Stop runs where they are (the database keeps them), then the delivery loop."""
+        self.runbooks.shutdown()
+        self.deliverer.stop()

@@ -1,0 +1,1 @@
+"""The terminal chat: try the whole bot with no Slack workspace."""
