@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.incidents.lifecycle import TRANSITIONS
 from bot.incidents.permissions import NotAllowed
 from bot.postmortems.drafts import Draft
-from bot.storage.models import ActionItem, Incident, Postmortem, Status, TimelineEvent
+from bot.storage.models import ActionItem, EventKind, Incident, Postmortem, Status, TimelineEvent
 from bot.times import format_duration, format_time
 
 Mention = Callable[[str], str]
@@ -133,7 +133,7 @@ def declared_announcement(incident: Incident, mention: Mention) -> Message:
 
 def change_announcement(incident: Incident, event: TimelineEvent, mention: Mention) -> Message:
     actions: tuple[Action, ...] = ()
-    if event.kind == "runbook_offered":
+    if event.kind == EventKind.RUNBOOK_OFFERED:
         name = event.data["runbook"]
         actions = (
             Action(f"Run {name}", f"runbook run {incident.reference} {name}", style="primary"),
@@ -167,7 +167,7 @@ def timeline(
         if event.recorded_at - event.occurred_at >= timedelta(minutes=1):
             when += f" (logged {format_time(event.recorded_at, tz)})"
         text = event.text + (" (edited)" if event.edited_at else "")
-        if event.kind == "chat_message":
+        if event.kind == EventKind.CHAT_MESSAGE:
             text = f"{mention(event.data.get('author', event.actor))}: {text}"
         rows.append(
             (when, f"#{event.id}", event.kind.replace("_", " "), mention(event.actor), text)

@@ -54,7 +54,7 @@ from bot.postmortems import drafts, record
 from bot.runbooks.engine import RunbookEngine
 from bot.runbooks.triggers import run_triggers
 from bot.storage import outbox
-from bot.storage.models import ActionKind, Incident, Status, TimelineEvent
+from bot.storage.models import ActionKind, EventKind, Incident, Status, TimelineEvent
 from bot.storage.outbox import Work
 from bot.times import parse_time
 
@@ -246,7 +246,7 @@ class CommandHandler:
             session.commit()
             announcement = messages.change_announcement(incident, event, self.mention)
         lagging = self.deliver(incident.id)
-        if event.kind == "severity_changed":
+        if event.kind == EventKind.SEVERITY_CHANGED:
             self._run_triggers(incident.id)
         if ctx.channel_id == incident.channel_id and not lagging:
             return None  # the person sees the announcement in the channel itself
@@ -256,7 +256,7 @@ class CommandHandler:
         self, session: Session, incident: Incident, event: TimelineEvent
     ) -> None:
         now = event.recorded_at
-        if event.kind == "role_assigned":
+        if event.kind == EventKind.ROLE_ASSIGNED:
             users = [event.data["holder"]]
             outbox.enqueue(
                 session, incident=incident, work=Work.INVITE, now=now, payload={"users": users}
@@ -359,4 +359,4 @@ def _permission_action(command: Command, incident: Incident) -> str:
 
 
 def _resolves(event: TimelineEvent) -> bool:
-    return event.kind == "status_changed" and event.data.get("to") == Status.RESOLVED
+    return event.kind == EventKind.STATUS_CHANGED and event.data.get("to") == Status.RESOLVED

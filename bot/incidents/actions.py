@@ -8,7 +8,15 @@ from sqlalchemy.orm import Session
 
 from bot.errors import NotFound, UsageError
 from bot.incidents.timeline import record_event
-from bot.storage.models import MAX_ID, ActionItem, ActionKind, ActionStatus, Incident, TimelineEvent
+from bot.storage.models import (
+    MAX_ID,
+    ActionItem,
+    ActionKind,
+    ActionStatus,
+    EventKind,
+    Incident,
+    TimelineEvent,
+)
 
 
 def parse_kind(value: str) -> ActionKind:
@@ -53,7 +61,7 @@ def add_action_item(
     return record_event(
         session,
         incident=incident,
-        kind="action_added",
+        kind=EventKind.ACTION_ADDED,
         actor=actor,
         text=f"Action item #{item.id}: {text} ({', '.join(details)})",
         now=now,
@@ -80,7 +88,7 @@ def complete_action_item(
     return record_event(
         session,
         incident=incident,
-        kind="action_done",
+        kind=EventKind.ACTION_DONE,
         actor=actor,
         text=f"Action item #{item.id} done: {item.text}",
         now=now,

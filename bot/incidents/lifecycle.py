@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.errors import InvalidTransition, NotFound, UsageError
 from bot.incidents.timeline import record_event
-from bot.storage.models import MAX_ID, Incident, IncidentSequence, Status, TimelineEvent
+from bot.storage.models import MAX_ID, EventKind, Incident, IncidentSequence, Status, TimelineEvent
 
 SERVICE_MAX_LENGTH = 200
 REFERENCE = re.compile(r"^INC-(\d+)$", re.IGNORECASE)
@@ -115,7 +115,7 @@ def declare(
     record_event(
         session,
         incident=incident,
-        kind="declared",
+        kind=EventKind.DECLARED,
         actor=actor,
         text=f"Declared {severity}: {title}",
         now=now,
@@ -191,10 +191,10 @@ def change_status(
     if current == Status.RESOLVED and to == Status.INVESTIGATING:
         incident.resolved_at = None
         text = f"Reopened (was resolved); status {to}"
-        kind = "reopened"
+        kind = EventKind.REOPENED
     else:
         text = f"Status changed from {current} to {to}"
-        kind = "status_changed"
+        kind = EventKind.STATUS_CHANGED
         if to != Status.CLOSED:
             mark_acknowledged(incident, moment)
         if to in (Status.MONITORING, Status.RESOLVED) and incident.mitigated_at is None:
@@ -262,7 +262,7 @@ def change_severity(
     return record_event(
         session,
         incident=incident,
-        kind="severity_changed",
+        kind=EventKind.SEVERITY_CHANGED,
         actor=actor,
         text=f"Severity changed from {old} to {new}",
         now=now,
@@ -289,7 +289,7 @@ def set_milestone(
     return record_event(
         session,
         incident=incident,
-        kind="milestone_set",
+        kind=EventKind.MILESTONE_SET,
         actor=actor,
         text=f"Marked as {milestone}",
         now=now,

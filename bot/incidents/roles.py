@@ -10,7 +10,7 @@ from bot.config import Settings
 from bot.errors import UsageError
 from bot.incidents.lifecycle import mark_acknowledged
 from bot.incidents.timeline import record_event
-from bot.storage.models import Incident, RoleAssignment, TimelineEvent
+from bot.storage.models import EventKind, Incident, RoleAssignment, TimelineEvent
 
 
 def parse_role(value: str, settings: Settings) -> str:
@@ -54,7 +54,7 @@ def assign_role(
     return record_event(
         session,
         incident=incident,
-        kind="role_assigned",
+        kind=EventKind.ROLE_ASSIGNED,
         actor=actor,
         text=text,
         now=now,
@@ -85,7 +85,7 @@ def unassign_role(
     return record_event(
         session,
         incident=incident,
-        kind="role_unassigned",
+        kind=EventKind.ROLE_UNASSIGNED,
         actor=actor,
         text=f"{current.holder} is no longer {role}",
         now=now,

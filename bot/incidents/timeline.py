@@ -9,16 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFound, UsageError
-from bot.storage.models import MAX_ID, Incident, TimelineEvent
+from bot.storage.models import MAX_ID, EventKind, Incident, TimelineEvent
 
-NOTE_KINDS = ("note", "chat_message")
+NOTE_KINDS = (EventKind.NOTE, EventKind.CHAT_MESSAGE)
 
 
 def record_event(
     session: Session,
     *,
     incident: Incident,
-    kind: str,
+    kind: EventKind,
     actor: str,
     text: str,
     now: datetime,
@@ -56,7 +56,7 @@ def add_note(
     return record_event(
         session,
         incident=incident,
-        kind="note",
+        kind=EventKind.NOTE,
         actor=actor,
         text=text,
         now=now,
@@ -82,7 +82,7 @@ def record_chat_message(
     event = record_event(
         session,
         incident=incident,
-        kind="chat_message",
+        kind=EventKind.CHAT_MESSAGE,
         actor=actor,
         text=text,
         now=now,
@@ -129,7 +129,7 @@ def edit_note(
     return record_event(
         session,
         incident=incident,
-        kind="note_edited",
+        kind=EventKind.NOTE_EDITED,
         actor=actor,
         text=f"edited note #{note.id}",
         now=now,
@@ -146,7 +146,7 @@ def delete_note(
     return record_event(
         session,
         incident=incident,
-        kind="note_deleted",
+        kind=EventKind.NOTE_DELETED,
         actor=actor,
         text=f"deleted note #{note.id}",
         now=now,

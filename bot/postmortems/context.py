@@ -20,6 +20,7 @@ from bot.incidents.timeline import list_events
 from bot.postmortems.record import find_postmortem, proposed_due_date, proposed_owner
 from bot.storage.models import (
     ActionItem,
+    EventKind,
     Incident,
     Postmortem,
     PostmortemStatus,
@@ -48,21 +49,21 @@ MEASURES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("time_to_resolve", "Time to resolve", ("started", "declared"), "resolved"),
 )
 
-EVENT_LABELS = {
-    "declared": "Declared",
-    "status_changed": "Status",
-    "reopened": "Reopened",
-    "severity_changed": "Severity",
-    "role_assigned": "Role",
-    "role_unassigned": "Role",
-    "milestone_set": "Milestone",
-    "note": "Note",
-    "chat_message": "Chat",
-    "action_added": "Action item",
-    "action_done": "Action item",
+EVENT_LABELS: dict[str, str] = {
+    EventKind.DECLARED: "Declared",
+    EventKind.STATUS_CHANGED: "Status",
+    EventKind.REOPENED: "Reopened",
+    EventKind.SEVERITY_CHANGED: "Severity",
+    EventKind.ROLE_ASSIGNED: "Role",
+    EventKind.ROLE_UNASSIGNED: "Role",
+    EventKind.MILESTONE_SET: "Milestone",
+    EventKind.NOTE: "Note",
+    EventKind.CHAT_MESSAGE: "Chat",
+    EventKind.ACTION_ADDED: "Action item",
+    EventKind.ACTION_DONE: "Action item",
 }
 # Bookkeeping about other entries: the edited or removed note itself tells the story.
-HIDDEN_EVENT_KINDS = frozenset({"note_edited", "note_deleted"})
+HIDDEN_EVENT_KINDS: frozenset[str] = frozenset({EventKind.NOTE_EDITED, EventKind.NOTE_DELETED})
 
 STEP_RESULT_MAX_LENGTH = 200
 
@@ -268,9 +269,9 @@ def _participants(
         if assignment.role not in roles:
             roles.append(assignment.role)
     for event in events:
-        if event.kind == "chat_message":
+        if event.kind == EventKind.CHAT_MESSAGE:
             person(str(event.data.get("author") or event.actor))["messages"] += 1
-        elif event.kind == "note":
+        elif event.kind == EventKind.NOTE:
             person(event.actor)["notes"] += 1
         else:
             person(event.actor)
@@ -297,7 +298,9 @@ def _timeline(events: Sequence[TimelineEvent], times: _Times) -> list[dict[str, 
         if event.kind in HIDDEN_EVENT_KINDS:
             continue
         author = (
-            str(event.data.get("author") or event.actor) if event.kind == "chat_message" else ""
+            str(event.data.get("author") or event.actor)
+            if event.kind == EventKind.CHAT_MESSAGE
+            else ""
         )
         logged_late = event.recorded_at - event.occurred_at >= timedelta(minutes=1)
         entries.append(
@@ -415,7 +418,7 @@ def build_context(session: Session, incident: Incident, settings: Settings) -> d
     postmortem = find_postmortem(session, incident)
 
     authors = sorted(
-        {a.holder for a in assignments} | {e.actor for e in events if e.kind == "note"}
+        {a.holder for a in assignments} | {e.actor for e in events if e.kind == EventKind.NOTE}
     )
     role_rows, handovers = _roles(assignments, times)
     return {

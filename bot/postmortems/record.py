@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.incidents.timeline import record_event
-from bot.storage.models import Incident, Postmortem, PostmortemStatus
+from bot.storage.models import EventKind, Incident, Postmortem, PostmortemStatus
 
 # The role whose holder at resolution owns the postmortem (else the declarer).
 OWNER_ROLE = "commander"
@@ -115,7 +115,7 @@ def open_postmortem(
         record_event(
             session,
             incident=incident,
-            kind="postmortem_started",
+            kind=EventKind.POSTMORTEM_STARTED,
             actor=actor,
             text=f"Postmortem draft started (owner {postmortem.owner}, due {due})",
             now=now,

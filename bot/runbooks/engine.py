@@ -30,6 +30,7 @@ from bot.runbooks.live import Activity, Live
 from bot.runbooks.spec import RunbookSpec, StepSpec
 from bot.storage.models import (
     ACTIVE_RUN_STATUSES,
+    EventKind,
     Incident,
     RunbookRun,
     RunbookStepRun,
@@ -125,7 +126,7 @@ class RunbookEngine:
         record_event(
             session,
             incident=incident,
-            kind="runbook_started",
+            kind=EventKind.RUNBOOK_STARTED,
             actor=actor,
             text=f"Runbook {spec.name} started{mode}" + (f" with {shown}" if shown else ""),
             now=now,
@@ -149,7 +150,7 @@ class RunbookEngine:
         record_event(
             session,
             incident=incident,
-            kind="runbook_refused",
+            kind=EventKind.RUNBOOK_REFUSED,
             actor=actor,
             text=f"{actor} may not run {spec.name}",
             now=self.clock(),
@@ -200,7 +201,7 @@ class RunbookEngine:
         record_event(
             session,
             incident=run.incident,
-            kind="runbook_decision",
+            kind=EventKind.RUNBOOK_DECISION,
             actor=actor,
             text=f"{actor} {decision} step {step.name} of {run.runbook} (run #{run.id})",
             now=now,
@@ -235,7 +236,7 @@ class RunbookEngine:
         record_event(
             session,
             incident=run.incident,
-            kind="runbook_refused",
+            kind=EventKind.RUNBOOK_REFUSED,
             actor=actor,
             text=f"{actor} may not approve step {step.name} of run #{run.id}",
             now=self.clock(),
@@ -253,7 +254,7 @@ class RunbookEngine:
         record_event(
             session,
             incident=run.incident,
-            kind="runbook_cancel_requested",
+            kind=EventKind.RUNBOOK_CANCEL_REQUESTED,
             actor=actor,
             text=f"{actor} cancelled {run.runbook} (run #{run.id})",
             now=self.clock(),

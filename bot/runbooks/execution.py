@@ -22,7 +22,7 @@ from bot.runbooks.live import Activity, Live
 from bot.runbooks.process import RunWorker, StepOutcome, StepRequest
 from bot.runbooks.redaction import Redactor
 from bot.runbooks.spec import RunbookSpec, StepSpec
-from bot.storage.models import Incident, RunbookRun, RunbookStepRun, RunStatus
+from bot.storage.models import EventKind, Incident, RunbookRun, RunbookStepRun, RunStatus
 from bot.times import Clock
 
 OUTPUT_REFRESH_SECONDS = 2.0
@@ -216,7 +216,7 @@ class RunExecution:
             services.journal.note(
                 session,
                 run,
-                "runbook_waiting",
+                EventKind.RUNBOOK_WAITING,
                 f"{run.runbook} (run #{run.id}) waits at step {step.name}: {what}",
                 {"step": step.name, "manual": spec_step.manual},
             )
@@ -282,7 +282,7 @@ class RunExecution:
                 f"{mask(outcome.error or outcome.status)} (after: {mask(error)})"
             )
         self.services.journal.note(
-            session, run, "runbook_rollback", text, {"status": outcome.status}
+            session, run, EventKind.RUNBOOK_ROLLBACK, text, {"status": outcome.status}
         )
 
     def _close_step(
@@ -303,7 +303,7 @@ class RunExecution:
         self.services.journal.note(
             session,
             run,
-            "runbook_step",
+            EventKind.RUNBOOK_STEP,
             f"{run.runbook} step {step.name} {status}{took}{detail}",
             {"step": step.name, "status": status.value},
         )
@@ -335,7 +335,7 @@ class Reporter:
                 record_event(
                     session,
                     incident=run.incident,
-                    kind="note",
+                    kind=EventKind.NOTE,
                     actor=f"runbook:{run.runbook}",
                     text=str(message.get("text", "")),
                     now=self.services.clock(),

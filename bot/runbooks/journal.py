@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from bot.errors import NotFound
 from bot.incidents.timeline import record_event
 from bot.storage import outbox
-from bot.storage.models import RunbookRun, RunStatus
+from bot.storage.models import EventKind, RunbookRun, RunStatus
 from bot.storage.outbox import Work
 from bot.times import Clock
 
@@ -45,7 +45,7 @@ class RunJournal:
         self.note(
             session,
             run,
-            "runbook_finished",
+            EventKind.RUNBOOK_FINISHED,
             f"Runbook {run.runbook} (run #{run.id}) {status}{took}"
             + (f": {error}" if error else ""),
             {"status": status.value},
@@ -53,7 +53,7 @@ class RunJournal:
         self.report(session, run)
 
     def note(
-        self, session: Session, run: RunbookRun, kind: str, text: str, data: dict[str, Any]
+        self, session: Session, run: RunbookRun, kind: EventKind, text: str, data: dict[str, Any]
     ) -> None:
         """An event of the engine's own on the run's incident timeline."""
         record_event(

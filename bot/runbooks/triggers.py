@@ -18,7 +18,7 @@ from bot.runbooks.engine import RunbookEngine
 from bot.runbooks.journal import BOT
 from bot.runbooks.spec import RunbookSpec, TriggerSpec
 from bot.storage import outbox
-from bot.storage.models import Incident, RunbookRun, TimelineEvent
+from bot.storage.models import EventKind, Incident, RunbookRun, TimelineEvent
 from bot.storage.outbox import Work
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _start(
         record_event(
             session,
             incident=incident,
-            kind="runbook_refused",
+            kind=EventKind.RUNBOOK_REFUSED,
             actor=BOT,
             text=f"Runbook {spec.name} matches but could not start by itself: {problem}",
             now=engine.clock(),
@@ -103,7 +103,7 @@ def _offer(
     event = record_event(
         session,
         incident=incident,
-        kind="runbook_offered",
+        kind=EventKind.RUNBOOK_OFFERED,
         actor=BOT,
         text=f"Runbook {spec.name} matches this incident: {spec.summary}",
         now=now,

@@ -169,6 +169,34 @@ class RoleAssignment(Base):
     incident: Mapped[Incident] = relationship(back_populates="roles")
 
 
+class EventKind(StrEnum):
+    """What a timeline event records; stored as its value in `timeline_events.kind`."""
+
+    DECLARED = "declared"
+    STATUS_CHANGED = "status_changed"
+    REOPENED = "reopened"
+    SEVERITY_CHANGED = "severity_changed"
+    MILESTONE_SET = "milestone_set"
+    ROLE_ASSIGNED = "role_assigned"
+    ROLE_UNASSIGNED = "role_unassigned"
+    NOTE = "note"
+    CHAT_MESSAGE = "chat_message"  # a chat message someone put on the timeline
+    NOTE_EDITED = "note_edited"
+    NOTE_DELETED = "note_deleted"
+    ACTION_ADDED = "action_added"
+    ACTION_DONE = "action_done"
+    POSTMORTEM_STARTED = "postmortem_started"
+    RUNBOOK_STARTED = "runbook_started"
+    RUNBOOK_OFFERED = "runbook_offered"
+    RUNBOOK_REFUSED = "runbook_refused"
+    RUNBOOK_WAITING = "runbook_waiting"
+    RUNBOOK_DECISION = "runbook_decision"
+    RUNBOOK_STEP = "runbook_step"
+    RUNBOOK_ROLLBACK = "runbook_rollback"
+    RUNBOOK_CANCEL_REQUESTED = "runbook_cancel_requested"
+    RUNBOOK_FINISHED = "runbook_finished"
+
+
 class TimelineEvent(Base):
     """One thing that happened during an incident.
 
