@@ -20,7 +20,18 @@ from bot.incidents.naming import channel_name
 from bot.postmortems import drafts
 from bot.storage import outbox
 from bot.storage.models import Incident, OutboxItem, RunbookRun, TimelineEvent
-from bot.storage.outbox import Work
+from bot.storage.outbox import (
+    AnnounceDeclared,
+    AnnounceEvent,
+    ConfirmCapture,
+    Invite,
+    OpenChannel,
+    RefreshSummary,
+    RunReport,
+    SharePostmortem,
+    Work,
+    work_of,
+)
 from bot.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
@@ -117,44 +128,36 @@ class Deliverer:
         if incident is None:
             raise LookupError(f"outbox item {item.id} has no incident")
         mention = self.chat.mention
-        match item.kind:
-            case Work.OPEN_CHANNEL:
+        match work_of(item):
+            case OpenChannel():
                 self._open_channel(session, incident)
-            case Work.ANNOUNCE_DECLARED:
+            case AnnounceDeclared():
                 announcement = messages.declared_announcement(incident, mention)
                 self.chat.post(self.settings.announce_channel, announcement)
-            case Work.ANNOUNCE_EVENT:
-                event = self._event(session, item)
+            case AnnounceEvent(event_id=event_id):
+                event = self._event(session, event_id)
                 announcement = messages.change_announcement(incident, event, mention)
                 self.chat.post(self._channel_of(incident), announcement)
-            case Work.CONFIRM_CAPTURE:
-                confirmation = messages.captured(incident, self._event(session, item))
-                thread = str(item.payload["thread_ref"])
+            case ConfirmCapture(event_id=event_id, thread_ref=thread):
+                confirmation = messages.captured(incident, self._event(session, event_id))
                 self.chat.post(self._channel_of(incident), confirmation, thread_ref=thread)
-            case Work.REFRESH_SUMMARY:
+            case RefreshSummary():
                 channel_id = self._channel_of(incident)
                 if incident.summary_message_ref is not None:
                     summary = messages.incident_summary(incident, self.settings, mention)
                     self.chat.update(channel_id, incident.summary_message_ref, summary)
                 self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
-            case Work.SHARE_POSTMORTEM:
+            case SharePostmortem(template=template, fmt=fmt):
                 # Rendered now, from what the database holds now: the newest draft is shared.
                 draft = drafts.draft(
-                    session,
-                    incident,
-                    self.settings,
-                    now=self.clock(),
-                    template=item.payload["template"],
-                    fmt=item.payload["fmt"],
+                    session, incident, self.settings, now=self.clock(), template=template, fmt=fmt
                 )
                 title = f"Postmortem draft for {incident.reference}: {incident.title}"
                 self.chat.upload(self._channel_of(incident), draft.filename, draft.content, title)
-            case Work.RUN_REPORT:
-                self._report_run(session, incident, int(item.payload["run_id"]))
-            case Work.INVITE:
-                self.chat.invite(self._channel_of(incident), list(item.payload["users"]))
-            case _:
-                raise LookupError(f"unknown outbox work {item.kind!r}")
+            case RunReport(run_id=run_id):
+                self._report_run(session, incident, run_id)
+            case Invite(users=users):
+                self.chat.invite(self._channel_of(incident), list(users))
 
     def _open_channel(self, session: Session, incident: Incident) -> None:
         # Each step is stored as soon as it is done, so a retry picks up where it stopped.
@@ -192,10 +195,10 @@ class Deliverer:
             self.chat.update(channel_id, run.message_ref, report)
 
     @staticmethod
-    def _event(session: Session, item: OutboxItem) -> TimelineEvent:
-        event = session.get(TimelineEvent, item.payload["event_id"])
+    def _event(session: Session, event_id: int) -> TimelineEvent:
+        event = session.get(TimelineEvent, event_id)
         if event is None:
-            raise LookupError(f"timeline event {item.payload['event_id']} is gone")
+            raise LookupError(f"timeline event {event_id} is gone")
         return event
 
     @staticmethod
@@ -233,5 +236,5 @@ def _coalescing_key(item: OutboxItem) -> tuple[object, ...]:
     if item.kind == Work.REFRESH_SUMMARY:
         return (item.kind, item.incident_id)
     if item.kind == Work.RUN_REPORT:
-        return (item.kind, item.payload.get("run_id"))
+        return (item.kind, item.payload["run_id"])
     return (item.id,)

@@ -15,7 +15,7 @@ from bot.errors import IncidentBotError, UsageError
 from bot.incidents import lifecycle, timeline
 from bot.storage import outbox
 from bot.storage.models import Incident
-from bot.storage.outbox import Work
+from bot.storage.outbox import ConfirmCapture
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,8 @@ class MessageCapture:
                 )
                 if confirm_in_thread and message.message_ref:
                     session.flush()
-                    payload = {"event_id": event.id, "thread_ref": message.message_ref}
-                    outbox.enqueue(
-                        session,
-                        incident=incident,
-                        work=Work.CONFIRM_CAPTURE,
-                        now=now,
-                        payload=payload,
-                    )
+                    work = ConfirmCapture(event_id=event.id, thread_ref=message.message_ref)
+                    outbox.enqueue(session, incident=incident, work=work, now=now)
                 session.commit()
                 reply = Reply(messages.recorded(incident, event, self.settings.timezone))
         except IncidentBotError as problem:

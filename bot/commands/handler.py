@@ -55,7 +55,14 @@ from bot.runbooks.engine import RunbookEngine
 from bot.runbooks.triggers import run_triggers
 from bot.storage import outbox
 from bot.storage.models import ActionKind, EventKind, Incident, Status, TimelineEvent
-from bot.storage.outbox import Work
+from bot.storage.outbox import (
+    AnnounceDeclared,
+    AnnounceEvent,
+    Invite,
+    OpenChannel,
+    RefreshSummary,
+    SharePostmortem,
+)
 from bot.times import parse_time
 
 log = logging.getLogger(__name__)
@@ -161,8 +168,8 @@ class CommandHandler:
                 actor=ctx.actor,
                 now=now,
             )
-            outbox.enqueue(session, incident=incident, work=Work.OPEN_CHANNEL, now=now)
-            outbox.enqueue(session, incident=incident, work=Work.ANNOUNCE_DECLARED, now=now)
+            outbox.enqueue(session, incident=incident, work=OpenChannel(), now=now)
+            outbox.enqueue(session, incident=incident, work=AnnounceDeclared(), now=now)
             session.commit()
         # The incident and its chat work are safe in the database; now tell the chat.
         lagging = self.deliver(incident.id)
@@ -215,13 +222,8 @@ class CommandHandler:
     def _enqueue_postmortem(
         session: Session, incident: Incident, now: datetime, template: str, fmt: str
     ) -> None:
-        outbox.enqueue(
-            session,
-            incident=incident,
-            work=Work.SHARE_POSTMORTEM,
-            now=now,
-            payload={"template": template, "fmt": fmt},
-        )
+        work = SharePostmortem(template=template, fmt=fmt)
+        outbox.enqueue(session, incident=incident, work=work, now=now)
 
     # -- changes ---------------------------------------------------------------
 
@@ -257,19 +259,11 @@ class CommandHandler:
     ) -> None:
         now = event.recorded_at
         if event.kind == EventKind.ROLE_ASSIGNED:
-            users = [event.data["holder"]]
-            outbox.enqueue(
-                session, incident=incident, work=Work.INVITE, now=now, payload={"users": users}
-            )
+            users = (str(event.data["holder"]),)
+            outbox.enqueue(session, incident=incident, work=Invite(users=users), now=now)
         session.flush()  # the event needs its id for the outbox payload
-        outbox.enqueue(
-            session,
-            incident=incident,
-            work=Work.ANNOUNCE_EVENT,
-            now=now,
-            payload={"event_id": event.id},
-        )
-        outbox.enqueue(session, incident=incident, work=Work.REFRESH_SUMMARY, now=now)
+        outbox.enqueue(session, incident=incident, work=AnnounceEvent(event_id=event.id), now=now)
+        outbox.enqueue(session, incident=incident, work=RefreshSummary(), now=now)
 
     def _apply(
         self, session: Session, incident: Incident, command: Command, ctx: Context

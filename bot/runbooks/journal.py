@@ -11,7 +11,7 @@ from bot.errors import NotFound
 from bot.incidents.timeline import record_event
 from bot.storage import outbox
 from bot.storage.models import EventKind, RunbookRun, RunStatus
-from bot.storage.outbox import Work
+from bot.storage.outbox import RunReport
 from bot.times import Clock
 
 BOT = "incident-bot"  # the actor of what the engine records by itself
@@ -77,7 +77,6 @@ class RunJournal:
         outbox.enqueue(
             session,
             incident=run.incident,
-            work=Work.RUN_REPORT,
+            work=RunReport(run_id=run.id),
             now=self.clock(),
-            payload={"run_id": run.id},
         )

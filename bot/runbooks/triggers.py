@@ -19,7 +19,7 @@ from bot.runbooks.journal import BOT
 from bot.runbooks.spec import RunbookSpec, TriggerSpec
 from bot.storage import outbox
 from bot.storage.models import EventKind, Incident, RunbookRun, TimelineEvent
-from bot.storage.outbox import Work
+from bot.storage.outbox import AnnounceEvent
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +114,8 @@ def _offer(
     outbox.enqueue(
         session,
         incident=incident,
-        work=Work.ANNOUNCE_EVENT,
+        work=AnnounceEvent(event_id=event.id),
         now=now,
-        payload={"event_id": event.id},
     )
     session.commit()
     return True

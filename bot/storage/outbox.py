@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,20 +26,97 @@ class Work(StrEnum):
     RUN_REPORT = "run_report"  # post or update the one message that follows a runbook run
 
 
-def enqueue(
-    session: Session,
-    *,
-    incident: Incident,
-    work: Work,
-    now: datetime,
-    payload: dict[str, Any] | None = None,
-) -> OutboxItem:
+@dataclass(frozen=True)
+class OpenChannel:
+    kind: ClassVar[Work] = Work.OPEN_CHANNEL
+
+
+@dataclass(frozen=True)
+class AnnounceDeclared:
+    kind: ClassVar[Work] = Work.ANNOUNCE_DECLARED
+
+
+@dataclass(frozen=True)
+class AnnounceEvent:
+    kind: ClassVar[Work] = Work.ANNOUNCE_EVENT
+    event_id: int
+
+
+@dataclass(frozen=True)
+class RefreshSummary:
+    kind: ClassVar[Work] = Work.REFRESH_SUMMARY
+
+
+@dataclass(frozen=True)
+class Invite:
+    kind: ClassVar[Work] = Work.INVITE
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConfirmCapture:
+    kind: ClassVar[Work] = Work.CONFIRM_CAPTURE
+    event_id: int
+    thread_ref: str  # the chat's id of the captured message, to reply in its thread
+
+
+@dataclass(frozen=True)
+class SharePostmortem:
+    kind: ClassVar[Work] = Work.SHARE_POSTMORTEM
+    template: str
+    fmt: str
+
+
+@dataclass(frozen=True)
+class RunReport:
+    kind: ClassVar[Work] = Work.RUN_REPORT
+    run_id: int
+
+
+ChatWork = (
+    OpenChannel
+    | AnnounceDeclared
+    | AnnounceEvent
+    | RefreshSummary
+    | Invite
+    | ConfirmCapture
+    | SharePostmortem
+    | RunReport
+)
+_TYPES: dict[str, type[ChatWork]] = {
+    kind.kind: kind
+    for kind in (
+        OpenChannel,
+        AnnounceDeclared,
+        AnnounceEvent,
+        RefreshSummary,
+        Invite,
+        ConfirmCapture,
+        SharePostmortem,
+        RunReport,
+    )
+}
+
+
+def enqueue(session: Session, *, incident: Incident, work: ChatWork, now: datetime) -> OutboxItem:
     """Add chat work to the caller's transaction."""
+    payload: dict[str, Any] = asdict(work)
     item = OutboxItem(
-        incident=incident, kind=work, payload=payload or {}, created_at=now, attempts=0
+        incident=incident, kind=work.kind, payload=payload, created_at=now, attempts=0
     )
     session.add(item)
     return item
+
+
+def work_of(item: OutboxItem) -> ChatWork:
+    """The typed work an outbox row holds; LookupError for a kind this version does not know."""
+    work_type = _TYPES.get(item.kind)
+    if work_type is None:
+        raise LookupError(f"unknown outbox work {item.kind!r}")
+    payload = dict(item.payload)
+    if work_type is Invite:
+        payload["users"] = tuple(payload["users"])
+    return work_type(**payload)
 
 
 def pending(session: Session, *, limit: int = 100) -> list[OutboxItem]:
