@@ -266,14 +266,15 @@ class CommandHandler:
         outbox.enqueue(session, incident=incident, work=RefreshSummary(), now=now)
 
     def _apply(
-        self, session: Session, incident: Incident, command: Command, ctx: Context
+        self, session: Session, incident: Incident, command: Targeted, ctx: Context
     ) -> TimelineEvent:
         if not isinstance(command, CompleteAction):
             # Follow-up work outlives the incident; nothing else may change once it is closed.
             lifecycle.refuse_if_closed(incident)
         now = self.clock()
         actor = ctx.actor
-        action = _permission_action(command, incident)
+        action = command.permission_on(incident.status)
+        assert action is not None, f"{command!r} changes an incident but names no permission"
         permissions.require(self.settings, incident=incident, actor=actor, action=action)
         common = _Common(incident=incident, actor=actor, now=now)
         match command:
@@ -325,31 +326,6 @@ class CommandHandler:
 
     def _time(self, typed: str | None, now: datetime) -> datetime | None:
         return parse_time(typed, now=now, tz=self.settings.timezone) if typed else None
-
-
-def _permission_action(command: Command, incident: Incident) -> str:
-    """The name a permission rule uses for what `command` does to `incident`."""
-    match command:
-        case SetStatus(status=status):
-            to = lifecycle.parse_status(status)
-            if to == Status.INVESTIGATING and incident.status == Status.RESOLVED:
-                return "reopen"
-            return {Status.RESOLVED: "resolve", Status.CLOSED: "close"}.get(to, "status")
-        case Resolve():
-            return "resolve"
-        case Close():
-            return "close"
-        case Reopen():
-            return "reopen"
-        case SetSeverity():
-            return "sev"
-        case AssignRole():
-            return "role"
-        case SetMilestone(milestone=milestone):
-            return "ack" if milestone == "acknowledged" else milestone
-        case AddAction() | CompleteAction():
-            return "action"
-    return "note"
 
 
 def _resolves(event: TimelineEvent) -> bool:

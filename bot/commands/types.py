@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import ClassVar
+
+from bot.storage.models import Status
 
 ME = "@me"  # the person typing, in a role or owner field
 
@@ -17,6 +20,12 @@ class Targeted:
     """A command about one incident; `reference` is None when typed in its channel."""
 
     reference: str | None
+    # The permission rule (setting PERMISSIONS) a change needs; None for commands that only read.
+    permission: ClassVar[str | None] = None
+
+    def permission_on(self, current: str) -> str | None:
+        """The permission rule this command needs on an incident whose status is `current`."""
+        return self.permission
 
 
 @dataclass(frozen=True)
@@ -30,46 +39,63 @@ class Declare:
 
 @dataclass(frozen=True)
 class SetStatus(Targeted):
+    def permission_on(self, current: str) -> str | None:
+        to = self.status.strip().lower()
+        if to == Status.INVESTIGATING and current == Status.RESOLVED:
+            return "reopen"
+        if to == Status.RESOLVED:
+            return "resolve"
+        return "close" if to == Status.CLOSED else "status"
+
     status: str
     at: str | None = None
 
 
 @dataclass(frozen=True)
 class SetSeverity(Targeted):
+    permission: ClassVar[str | None] = "sev"
     severity: str
 
 
 @dataclass(frozen=True)
 class AssignRole(Targeted):
+    permission: ClassVar[str | None] = "role"
     role: str
     holder: str | None  # None leaves the role empty; ME is the person typing
 
 
 @dataclass(frozen=True)
 class AddNote(Targeted):
+    permission: ClassVar[str | None] = "note"
     text: str
     at: str | None = None
 
 
 @dataclass(frozen=True)
 class EditNote(Targeted):
+    permission: ClassVar[str | None] = "note"
     note_id: int
     text: str
 
 
 @dataclass(frozen=True)
 class DeleteNote(Targeted):
+    permission: ClassVar[str | None] = "note"
     note_id: int
 
 
 @dataclass(frozen=True)
 class SetMilestone(Targeted):
+    def permission_on(self, current: str) -> str | None:
+        return "ack" if self.milestone == "acknowledged" else self.milestone
+
     milestone: str
     at: str | None
 
 
 @dataclass(frozen=True)
 class AddAction(Targeted):
+    permission: ClassVar[str | None] = "action"
     text: str
     owner: str | None = None
     due: date | None = None
@@ -78,22 +104,24 @@ class AddAction(Targeted):
 
 @dataclass(frozen=True)
 class CompleteAction(Targeted):
+    permission: ClassVar[str | None] = "action"
     item_id: int
 
 
 @dataclass(frozen=True)
 class Resolve(Targeted):
+    permission: ClassVar[str | None] = "resolve"
     summary: str | None
 
 
 @dataclass(frozen=True)
 class Close(Targeted):
-    pass
+    permission: ClassVar[str | None] = "close"
 
 
 @dataclass(frozen=True)
 class Reopen(Targeted):
-    pass
+    permission: ClassVar[str | None] = "reopen"
 
 
 @dataclass(frozen=True)
