@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.chat.delivery import Deliverer
 from bot.chat.port import ChatPort
+from bot.clock import Clock, utc_now
 from bot.commands.capture import MessageCapture
 from bot.commands.grammar import Grammar
 from bot.commands.handler import CommandHandler
 from bot.commands.services import CommandServices
 from bot.config import Settings
 from bot.runbooks.engine import RunbookEngine
-from bot.times import Clock, utc_now
 
 
 class Application:

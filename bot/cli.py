@@ -300,10 +300,10 @@ def postmortem_generate(
     reference: str, fmt: str | None, template: str, output: Path | None
 ) -> None:
     """Draft the postmortem of INC-n (`postmortem INC-n` is short for this)."""
+    from bot.clock import utc_now
     from bot.errors import IncidentBotError
     from bot.incidents.lifecycle import get_incident
     from bot.postmortems import drafts
-    from bot.times import utc_now
 
     settings = _settings()
     if fmt is None:

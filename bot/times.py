@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from bot.errors import UsageError
 
-Clock = Callable[[], datetime]
-
 TIME_FORMATS = "HH:MM, YYYY-MM-DD HH:MM or 2026-11-25T14:51Z"
 _BARE_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-
-
-def utc_now() -> datetime:
-    """The real clock; tests pass their own."""
-    return datetime.now(UTC)
 
 
 def parse_time(text: str, *, now: datetime, tz: tzinfo) -> datetime:

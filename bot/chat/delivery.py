@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.chat import messages, run_messages
 from bot.chat.port import ChatPort, ChatRejected, ChatUnavailable
+from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.errors import IncidentBotError
 from bot.incidents.naming import channel_name
@@ -32,7 +33,6 @@ from bot.storage.outbox import (
     Work,
     work_of,
 )
-from bot.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 10

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.chat.messages import Mention
+from bot.clock import Clock
 from bot.config import Settings
-from bot.times import Clock
 
 DeliverNow = Callable[[int], bool]  # send chat work now; True when the incident's still waits
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.errors import Forbidden, NotFound, UsageError
 from bot.incidents.permissions import is_one_of
@@ -36,7 +37,6 @@ from bot.storage.models import (
     RunbookStepRun,
     RunStatus,
 )
-from bot.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
 

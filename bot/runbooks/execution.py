@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import Clock
 from bot.incidents.timeline import record_event
 from bot.runbooks.conditions import condition_holds
 from bot.runbooks.journal import RunJournal, get_run
@@ -23,7 +24,6 @@ from bot.runbooks.process import RunWorker, StepOutcome, StepRequest
 from bot.runbooks.redaction import Redactor
 from bot.runbooks.spec import RunbookSpec, StepSpec
 from bot.storage.models import EventKind, Incident, RunbookRun, RunbookStepRun, RunStatus
-from bot.times import Clock
 
 OUTPUT_REFRESH_SECONDS = 2.0
 DECISION_POLL_SECONDS = 0.5

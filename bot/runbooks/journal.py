@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.clock import Clock
 from bot.errors import NotFound
 from bot.incidents.timeline import record_event
 from bot.storage import outbox
 from bot.storage.models import EventKind, RunbookRun, RunStatus
 from bot.storage.outbox import RunReport
-from bot.times import Clock
 
 BOT = "incident-bot"  # the actor of what the engine records by itself
 

@@ -11,8 +11,8 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from bot.chat.port import Channel, Message
+from bot.clock import Clock, utc_now
 from bot.commands.grammar import parse_plain_mention
-from bot.times import Clock, utc_now
 
 TONE_STYLES = {"info": "", "success": "green", "warning": "yellow", "error": "bold red"}
 HOME_CHANNEL = "general"

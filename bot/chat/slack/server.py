@@ -17,8 +17,8 @@ from bot.chat.port import ChatRejected, ChatUnavailable
 from bot.chat.slack.app import create_app
 from bot.chat.slack.client import SlackChat, make_web_client
 from bot.chat.slack.services import SlackServices
+from bot.clock import Clock, utc_now
 from bot.config import Settings
-from bot.times import Clock, utc_now
 
 log = logging.getLogger(__name__)
 HTTP_THREADS = 16

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.chat.port import Reply
 from bot.chat.slack.blocks import payload
 from bot.chat.slack.client import SlackChat
+from bot.clock import Clock
 from bot.commands import inbox
 from bot.commands.capture import MessageCapture
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.times import Clock
 
 log = logging.getLogger(__name__)
 
