@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot import resources
 from bot.errors import ConfigError
 
 DEFAULT_SEVERITIES = (
@@ -163,6 +164,23 @@ def _parse_folders(value: str) -> tuple[Path, ...]:
     return tuple(Path(part.strip()) for part in value.split(":") if part.strip())
 
 
+def default_runbook_dirs() -> tuple[Path, ...]:
+    """`runbooks` in the working directory when there is one, then the runbooks that ship.
+
+    Run from the top of the checkout, the two are one folder, named once as `runbooks`.
+    """
+    local, shipped = Path("runbooks"), resources.runbooks()
+    if not local.is_dir():
+        return (shipped,)
+    if local.resolve() == shipped.resolve():
+        return (local,)
+    return (local, shipped)
+
+
+def _parse_runbook_folders(value: str) -> tuple[Path, ...]:
+    return _parse_folders(value) or default_runbook_dirs()
+
+
 def _parse_log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -226,10 +244,11 @@ SETTINGS: dict[str, Setting] = {
     ),
     "runbook_dirs": Setting(
         "RUNBOOK_DIRS",
-        "runbooks",
+        "",
         "Folders to load runbooks from, separated by `:` (relative paths are relative to "
-        "the working directory).",
-        _parse_folders,
+        "the working directory). Empty: `runbooks` in the working directory, if there is "
+        "one, and the runbooks that ship with the bot.",
+        _parse_runbook_folders,
         "folder paths separated by ':'",
     ),
     "runbook_artifacts_dir": Setting(
@@ -369,7 +388,7 @@ class Settings:
         default_factory=lambda: _parse_permissions(DEFAULT_PERMISSIONS)
     )
     title_max_length: int = 150
-    runbook_dirs: tuple[Path, ...] = (Path("runbooks"),)
+    runbook_dirs: tuple[Path, ...] = field(default_factory=default_runbook_dirs)
     runbook_artifacts_dir: str = "runbook-artifacts"
     incident_links: tuple[tuple[str, str], ...] = ()
     announce_channel: str = "incidents"

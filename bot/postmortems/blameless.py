@@ -13,11 +13,11 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from bot import resources
 from bot.errors import ConfigError, UsageError
 
 START_MARKER = "<!-- blameless-review:start -->"
@@ -169,7 +169,7 @@ def _rules_root(rules_dir: str | Path | None) -> Traversable:
     """The folder holding the rules files: the given one, or the package's own."""
     if rules_dir is not None:
         return Path(rules_dir)
-    return resources.files("bot.postmortems") / "blameless_rules"
+    return resources.blameless_rules()
 
 
 @cache

@@ -45,11 +45,11 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
 
+from bot import resources
 from bot.errors import UsageError
 from bot.postmortems import blameless
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
+BUILTIN_TEMPLATES = resources.templates()
 SUFFIX = ".md.j2"
 PAGE_TEMPLATE = "page.html.j2"
 FORMATS = ("md", "html")

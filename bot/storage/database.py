@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -11,7 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+from bot import resources
+
+ALEMBIC_DIR = resources.migrations()
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
