@@ -191,7 +191,7 @@ def _parse_log_level(value: str) -> str:
 SETTINGS: dict[str, Setting] = {
     "database_url": Setting(
         "DATABASE_URL",
-        "sqlite:///incident-bot.storage.database",
+        "sqlite:///incident-bot.db",
         "Where incidents are stored. A SQLite file by default; "
         "`postgresql://user:pass@host/db` in production.",
         _parse_database_url,
@@ -377,7 +377,7 @@ SETTINGS: dict[str, Setting] = {
 class Settings:
     """Every setting of the bot, validated."""
 
-    database_url: str = field(default="sqlite:///incident-bot.storage.database", repr=False)
+    database_url: str = field(default="sqlite:///incident-bot.db", repr=False)
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     severities: tuple[Severity, ...] = field(
         default_factory=lambda: _parse_severities(DEFAULT_SEVERITIES)
