@@ -15,26 +15,27 @@ Everything a step shows (log lines, notes, command output, errors, the value it
 returns) is masked by a `Redactor` built from the run's secret values before it
 leaves the worker. Secret parameters are not in `ctx.params`: `ctx.secret(name)`
 reads them. In a dry run, `ctx.run` and `ctx.http` only say what they would do.
+
+The whole `ctx` API, with the results it returns and the errors it raises, stays
+in this one module, past the usual 400 lines, so that a runbook's author reads it
+in one place. How a command is run is `bot.runbooks.subprocess_io`.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
-import re
 import shlex
-import signal
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from bot.runbooks.artifacts import write_artifact
 from bot.runbooks.redaction import LineMasker, Redactor
 from bot.runbooks.spec import parse_duration
+from bot.runbooks.subprocess_io import Command, exit_description
 
 SECRET_ENV_PREFIX = "RUNBOOK_SECRET_"
 """A secret parameter `token` reaches the worker as the variable RUNBOOK_SECRET_TOKEN."""
@@ -42,16 +43,9 @@ SECRET_ENV_PREFIX = "RUNBOOK_SECRET_"
 Message = dict[str, Any]
 Send = Callable[[Message], None]
 
-CHUNK = 65_536
-"""Bytes read at a time from a command; also the longest line kept in one piece."""
-KEPT_COMMAND_OUTPUT = 16_000_000
-"""Characters of a command's stdout (and of its stderr) kept for its CommandResult."""
 KEPT_HTTP_BODY = 10_000_000
 """Bytes of an HTTP response body read into HttpResult.text."""
 STDERR_TAIL_LINES = 10
-KILL_GRACE_SECONDS = 1.0
-
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def secret_env_name(name: str) -> str:
@@ -85,7 +79,7 @@ class CommandFailed(Exception):
         self.returncode = returncode
         self.stderr = stderr
         self.stderr_tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:])
-        reason = reason or _exit_description(returncode)
+        reason = reason or exit_description(returncode)
         message = f"`{shlex.join(self.argv)}` {reason}"
         if self.stderr_tail:
             message += f":\n{self.stderr_tail}"
@@ -275,10 +269,7 @@ class Context:
             data = _masked_bytes(self.redactor, bytes(content))
         else:
             raise TypeError(f"artifact content must be str or bytes, not {type(content).__name__}")
-        folder = self._artifacts_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        path = _unique(folder, safe_file_name(name))
-        path.write_bytes(data)
+        path = write_artifact(self._artifacts_dir, name, data)
         self._send({"type": "artifact", "name": path.name, "path": str(path.resolve())})
         return str(path.resolve())
 
@@ -316,13 +307,13 @@ class Context:
         }
         child_env.update(env or {})
         try:
-            process = subprocess.Popen(
+            command = Command(
                 words,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
                 env=child_env,
                 cwd=cwd,
+                input=input,
+                on_stdout=self._log_line(self.redactor.line_masker()),
+                on_stderr=self._log_line(self.redactor.line_masker()),
             )
         except FileNotFoundError:
             raise CommandFailed(words, 127, reason="cannot run: command not found") from None
@@ -332,34 +323,14 @@ class Context:
             raise CommandFailed(
                 words, 126, reason=f"cannot run: {error.strerror or error}"
             ) from None
-
-        assert process.stdout is not None and process.stderr is not None
-        readers = [
-            _Reader(process.stdout, self._log_line(self.redactor.line_masker())),
-            _Reader(process.stderr, self._log_line(self.redactor.line_masker())),
-        ]
-        if input is not None:
-            assert process.stdin is not None
-            threading.Thread(
-                target=_feed, args=(process.stdin, input.encode("utf-8")), daemon=True
-            ).start()
-        try:
-            process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            _stop(process)
-            _join(readers, KILL_GRACE_SECONDS)
+        if not command.wait(seconds):
             raise CommandTimedOut(
                 words,
-                process.returncode,
-                readers[1].text(),
+                command.returncode,
+                command.stderr(),
                 reason=f"timed out after {seconds:g}s and was killed",
-            ) from None
-        except BaseException:
-            _stop(process)
-            raise
-        # A grandchild still holding the pipes must not hold up the step: wait a little.
-        _join(readers, KILL_GRACE_SECONDS)
-        result = CommandResult(process.returncode, readers[0].text(), readers[1].text())
+            )
+        result = CommandResult(command.returncode, command.stdout(), command.stderr())
         if check and result.returncode != 0:
             raise CommandFailed(words, result.returncode, result.stderr)
         return result
@@ -466,136 +437,6 @@ class Context:
 
 
 # -- helpers -----------------------------------------------------------------------
-
-
-class LineSplitter:
-    """Turns a byte stream into lines of text (UTF-8, undecodable bytes replaced).
-
-    A line longer than CHUNK characters is passed on in pieces; `finish` passes on
-    what is left after the last newline.
-    """
-
-    def __init__(self, on_line: Callable[[str], None]) -> None:
-        self._on_line = on_line
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
-        self.kept: list[str] = []
-        self.kept_length = 0
-        self.keep = False
-
-    def feed(self, data: bytes) -> None:
-        text = self._decoder.decode(data)
-        if self.keep and self.kept_length < KEPT_COMMAND_OUTPUT:
-            self.kept.append(text)
-            self.kept_length += len(text)
-        self._split(self._pending + text)
-
-    def finish(self) -> None:
-        text = self._decoder.decode(b"", final=True)
-        if self.keep and text:
-            self.kept.append(text)
-        rest = self._pending + text
-        self._pending = ""
-        if rest:
-            self._on_line(rest.removesuffix("\r"))
-
-    def _split(self, text: str) -> None:
-        *lines, rest = text.split("\n")
-        for line in lines:
-            self._on_line(line.removesuffix("\r"))
-        while len(rest) > CHUNK:
-            self._on_line(rest[:CHUNK])
-            rest = rest[CHUNK:]
-        self._pending = rest
-
-
-class _Reader:
-    """Reads one pipe of a command in a thread: lines to the log, all text kept."""
-
-    def __init__(self, pipe: IO[bytes], on_line: Callable[[str], None]) -> None:
-        self._pipe = pipe
-        self._splitter = LineSplitter(on_line)
-        self._splitter.keep = True
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        read = getattr(self._pipe, "read1", self._pipe.read)
-        try:
-            while chunk := read(CHUNK):
-                self._splitter.feed(chunk)
-        except (OSError, ValueError):
-            pass
-        finally:
-            self._splitter.finish()
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-
-    def text(self) -> str:
-        return "".join(self._splitter.kept)
-
-
-def _join(readers: Sequence[_Reader], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    for reader in readers:
-        reader.join(max(0.0, deadline - time.monotonic()))
-
-
-def _feed(pipe: IO[bytes], data: bytes) -> None:
-    try:
-        with pipe:
-            pipe.write(data)
-    except OSError:  # the command exited without reading all of it
-        pass
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate, then kill, a command."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(KILL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _exit_description(returncode: int) -> str:
-    if returncode < 0:
-        return f"was killed by signal {signal_name(-returncode)}"
-    return f"exited with code {returncode}"
-
-
-def signal_name(number: int) -> str:
-    """`SIGKILL` for 9; the number for an unknown signal."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
-
-
-def safe_file_name(name: str) -> str:
-    """A plain file name from any string: no folders, no leading dots, at most 100 characters."""
-    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = _UNSAFE_NAME.sub("_", base).lstrip(".")
-    if len(cleaned) > 100:
-        stem, dot, suffix = cleaned.rpartition(".")
-        cleaned = (
-            f"{stem[: 99 - len(suffix)]}.{suffix}" if dot and len(suffix) <= 10 else cleaned[:100]
-        )
-    return cleaned.strip("_") or "artifact"
-
-
-def _unique(folder: Path, name: str) -> Path:
-    path = folder / name
-    stem, suffix = path.stem, path.suffix
-    number = 2
-    while path.exists():
-        path = folder / f"{stem}-{number}{suffix}"
-        number += 1
-    return path
 
 
 def _masked_bytes(redactor: Redactor, data: bytes) -> bytes:

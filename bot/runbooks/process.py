@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from bot.runbooks.context import SECRET_ENV_PREFIX, secret_env_name, signal_name
+from bot.runbooks.context import SECRET_ENV_PREFIX, secret_env_name
 from bot.runbooks.redaction import LineMasker, Redactor
+from bot.runbooks.subprocess_io import exit_description
 
 StepStatus = Literal["succeeded", "failed", "timed_out", "cancelled", "crashed"]
 
@@ -381,12 +382,7 @@ class _Collector:
         )
 
     def crash_description(self, returncode: int | None) -> str:
-        if returncode is None:
-            how = "did not exit"
-        elif returncode < 0:
-            how = f"was killed by signal {signal_name(-returncode)}"
-        else:
-            how = f"exited with code {returncode}"
+        how = "did not exit" if returncode is None else exit_description(returncode)
         text = f"the step's process {how} without reporting a result"
         return f"{text} ({self.fatal_line})" if self.fatal_line else text
 

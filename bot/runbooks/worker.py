@@ -47,8 +47,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bot.runbooks.context import CHUNK, SECRET_ENV_PREFIX, Context, LineSplitter, Message
+from bot.runbooks.context import SECRET_ENV_PREFIX, Context, Message
 from bot.runbooks.redaction import LineMasker, Redactor
+from bot.runbooks.subprocess_io import CHUNK, LineSplitter
 
 RESULT_LIMIT = 1_000_000
 """Characters of JSON kept of a step's return value; more is cut, with a note."""
