@@ -35,8 +35,17 @@ def _settings() -> Settings:
         sys.exit(2)
 
 
+def _open_database(settings: Settings) -> Engine:
+    """The engine on DATABASE_URL, connected once; one line and exit 2 when it cannot be."""
+    try:
+        return database.open_database(settings.database_url)
+    except ConfigError as problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+
+
 def _engine(settings: Settings) -> Engine:
-    engine = database.make_engine(settings.database_url)
+    engine = _open_database(settings)
     database.upgrade(engine)
     return engine
 
@@ -152,7 +161,7 @@ def db_group() -> None:
 def _with_engine(action: Callable[[Engine], Any]) -> None:
     settings = _settings()
     _configure_logging(settings, settings.log_file or None)
-    engine = database.make_engine(settings.database_url)
+    engine = _open_database(settings)
     action(engine)
 
 
