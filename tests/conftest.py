@@ -1,62 +1,25 @@
 """Shared fixtures: real databases (SQLite always, PostgreSQL when TEST_DATABASE_URL is set),
-a settable clock, and a command handler wired to a recording chat."""
+a settable clock, and a command handler wired to a recording chat.
+
+The helpers behind them live in `tests.support`.
+"""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.chat.port import Context
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
 from bot.storage import database
-from bot.storage.models import Base
-from tests.chat_double import RecordingChat
-
-START = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-class FakeClock:
-    """A clock that only moves when a test moves it."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@contextmanager
-def _scratch_postgres(url: str) -> Iterator[Engine]:
-    """A database of its own on the server of `url`, dropped afterwards.
-
-    Each run gets its own, so parallel runs never see each other's tables.
-    """
-    admin = database.make_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"incident_bot_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = database.make_engine(admin.url.set(database=name))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from tests.support.chat_double import RecordingChat
+from tests.support.clock import FakeClock
+from tests.support.databases import BACKENDS, empty_tables, postgres_url, scratch_postgres
+from tests.support.people import Person
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -69,30 +32,19 @@ def migrated_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         yield engine
         engine.dispose()
         return
-    url = os.environ.get("TEST_DATABASE_URL")
+    url = postgres_url()
     if not url:
         pytest.skip("TEST_DATABASE_URL is not set")
-    with _scratch_postgres(url) as engine:
+    with scratch_postgres(url) as engine:
         database.upgrade(engine)
         yield engine
-
-
-def _empty_tables(engine: Engine) -> None:
-    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(text(f"DELETE FROM {table}"))
-        connection.execute(text("INSERT INTO incident_sequence (id, last_number) VALUES (1, 0)"))
 
 
 @pytest.fixture
 def engine(migrated_engine: Engine) -> Iterator[Engine]:
     """A migrated database that is emptied after each test."""
     yield migrated_engine
-    _empty_tables(migrated_engine)
+    empty_tables(migrated_engine)
 
 
 @pytest.fixture
@@ -138,21 +90,6 @@ def handler(
     )
 
 
-class Person:
-    """Someone typing commands in one channel, as a test would describe them."""
-
-    def __init__(self, handler: CommandHandler, name: str, channel_id: str | None = None) -> None:
-        self.handler = handler
-        self.name = name
-        self.channel_id = channel_id
-
-    def says(self, text: str):
-        reply = self.handler.handle(text, Context(actor=self.name, channel_id=self.channel_id))
-        if reply is not None and reply.open_channel is not None:
-            self.channel_id = reply.open_channel.id
-        return reply
-
-
 @pytest.fixture
 def alice(handler: CommandHandler) -> Person:
     return Person(handler, "alice", channel_id="C-GENERAL")
@@ -161,7 +98,3 @@ def alice(handler: CommandHandler) -> Person:
 @pytest.fixture
 def bob(handler: CommandHandler) -> Person:
     return Person(handler, "bob", channel_id="C-GENERAL")
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
 
-from tests.conftest import repo_root
-
-
-def run_shell(
-    workdir: Path, lines: list[str], *args: str, **env: str
-) -> subprocess.CompletedProcess:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SLACK_", "INCIDENT_"))
-    }
-    environment.update({"DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}", "COLUMNS": "200", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input="".join(line + "\n" for line in lines),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=workdir,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
+from tests.support.paths import repo_root
+from tests.support.shell import run_shell
 
 
 @pytest.fixture
@@ -147,7 +123,7 @@ def test_db_upgrade_and_current(workdir):
 
 
 def test_a_sev1_on_the_api_starts_its_runbook_and_a_step_is_approved(workdir):
-    runbooks = Path(__file__).resolve().parent.parent / "runbooks"
+    runbooks = repo_root() / "runbooks"
     result = run_shell(
         workdir,
         [

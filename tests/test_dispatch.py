@@ -17,9 +17,9 @@ from bot.storage.models import (
     Incident,
     Status,
 )
-from tests.chat_double import RecordingChat
-from tests.conftest import START, Person
-from tests.db_reads import (
+from tests.support.chat_double import RecordingChat
+from tests.support.clock import START
+from tests.support.db_reads import (
     Factory,
     action_items,
     assert_error,
@@ -29,6 +29,7 @@ from tests.db_reads import (
     incident,
     snapshot,
 )
+from tests.support.people import Person
 
 TITLE = "Checkout API returns 500s"
 DECLARE = f"declare sev2 {TITLE} service:checkout"

@@ -15,9 +15,10 @@ from bot.storage.models import (
     ActionItem,
     Status,
 )
-from tests.chat_double import RecordingChat
-from tests.conftest import START, FakeClock, Person
-from tests.db_reads import Factory, assert_error, at, events, incident, snapshot
+from tests.support.chat_double import RecordingChat
+from tests.support.clock import START, FakeClock
+from tests.support.db_reads import Factory, assert_error, at, events, incident, snapshot
+from tests.support.people import Person
 
 # How to bring a freshly declared incident to each status.
 REACH = {

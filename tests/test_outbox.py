@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from bot.commands.handler import CommandHandler
 from bot.storage.models import OutboxItem
-from tests.conftest import Person
+from tests.support.people import Person
 
 DECLARE = "declare sev2 Checkout API returns 500s"
 

@@ -8,7 +8,7 @@ from bot.commands.handler import CommandHandler
 from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.storage.models import Incident, Status
-from tests.conftest import Person
+from tests.support.people import Person
 
 
 def stored_status(session_factory) -> str:

@@ -35,7 +35,8 @@ from bot.postmortems import context as draft_context
 from bot.postmortems import render as rendering
 from bot.postmortems.render import md, md_block, render, render_draft
 from bot.storage.models import Postmortem, PostmortemStatus, RunbookRun, RunbookStepRun
-from tests.conftest import START, FakeClock, Person
+from tests.support.clock import START, FakeClock
+from tests.support.people import Person
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SEOUL = ZoneInfo("Asia/Seoul")

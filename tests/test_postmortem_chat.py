@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from bot.commands.handler import CommandHandler
 from bot.storage.models import OutboxItem, Postmortem
-from tests.conftest import Person
-from tests.db_reads import events
-from tests.test_console import run_shell
+from tests.support.db_reads import events
+from tests.support.people import Person
+from tests.support.shell import run_shell
 
 DECLARE = "declare sev2 Checkout API returns 500s"
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.storage.models import Incident, RunbookRun, RunbookStepRun
-from tests.conftest import Person
-from tests.db_reads import events
-from tests.runbook_helpers import commanding, runbook_handler, runs, settle
+from tests.support.db_reads import events
+from tests.support.people import Person
+from tests.support.runbooks import commanding, runbook_handler, runs, settle
 
 HEADER = (
     "from bot.runbooks.sdk import Approval, Param, Retry, on_declare, on_failure, runbook, step\n"

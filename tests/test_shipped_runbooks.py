@@ -29,9 +29,10 @@ from bot.runbooks.discovery import discover
 from bot.runbooks.params import parse_arguments
 from bot.runbooks.process import StepOutcome, StepRequest, run_step
 from bot.runbooks.spec import RunbookSpec
-from tests.conftest import Person, repo_root
-from tests.db_reads import events
-from tests.runbook_helpers import commanding, runbook_handler, runs, settle
+from tests.support.db_reads import events
+from tests.support.paths import repo_root
+from tests.support.people import Person
+from tests.support.runbooks import commanding, runbook_handler, runs, settle
 
 RUNBOOKS = repo_root() / "runbooks"
 SHIPPED = {

@@ -25,7 +25,7 @@ from bot.chat.slack.server import build
 from bot.config import Settings
 from bot.storage.models import Incident, TimelineEvent
 from tests.slack_api_double import SlackApiDouble, _Reply
-from tests.slack_harness import CountingExecutor, count_listeners, eventually
+from tests.support.slack_harness import CountingExecutor, count_listeners, eventually
 
 sync_server = pytest.importorskip("websockets.sync.server")
 

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
 from bot.storage.models import RunbookRun
-from tests.chat_double import RecordingChat
-from tests.conftest import FakeClock, Person
+from tests.support.chat_double import RecordingChat
+from tests.support.clock import FakeClock
+from tests.support.people import Person
 
 
 def runbook_handler(
