@@ -5,11 +5,12 @@ template context and rendering Markdown and HTML (each with the blameless
 review). The target is under one second for each.
 
     .venv/bin/python benchmarks/postmortem_render.py [EVENTS]
+    .venv/bin/python benchmarks/postmortem_render.py --quick   # 200 events: a check that it runs
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,9 +25,13 @@ from bot.config import Settings
 from bot.incidents.lifecycle import change_status, declare, get_incident
 from bot.postmortems.context import build_context
 from bot.postmortems.render import _MARKDOWN, _environment, _lint, render
+from bot.storage import database
 from bot.storage.models import ActionItem, RoleAssignment, Status, TimelineEvent
 
 T = TypeVar("T")
+EVENTS = 10_000
+QUICK_EVENTS = 200
+TARGET_SECONDS = 1.0
 START = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 TEXTS = (
     "checkout p99 latency is {n} ms, pool at {n}% | retrying",
@@ -104,27 +109,47 @@ def build(path: Path, count: int, settings: Settings) -> None:
     engine.dispose()
 
 
-def timed(label: str, action: Callable[[], T]) -> T:
+def timed(label: str, action: Callable[[], T], target: float | None = None) -> T:
     began = time.perf_counter()
     result = action()
-    print(f"{label:<18} {time.perf_counter() - began:6.3f} s")
+    took = time.perf_counter() - began
+    floor = f"   target: under {target:g} s" if target is not None else ""
+    print(f"{label:<18} {took:6.3f} s{floor}")
     return result
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("events", nargs="?", type=int, help=f"timeline events (default {EVENTS:,})")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_EVENTS} events: shows that the benchmark runs, in a few seconds",
+    )
+    return parser.parse_args()
+
+
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    options = arguments()
+    count = options.events or (QUICK_EVENTS if options.quick else EVENTS)
+    if options.quick:
+        print(f"quick run: {count} events, far below the target's size; figures are indicative")
     with tempfile.TemporaryDirectory() as folder:
-        database = Path(folder) / "benchmark.db"
-        settings = Settings(database_url=f"sqlite:///{database}", timezone=ZoneInfo("Asia/Seoul"))
-        build(database, count, settings)
+        path = Path(folder) / "benchmark.db"
+        settings = Settings(database_url=f"sqlite:///{path}", timezone=ZoneInfo("Asia/Seoul"))
+        build(path, count, settings)
         engine = database.make_engine(settings.database_url)
         with database.make_session_factory(engine)() as session:
             incident = get_incident(session, "INC-1")
             print(f"INC-1 with {count:,} timeline events")
-            context = timed("build context", lambda: build_context(session, incident, settings))
+            context = timed(
+                "build context",
+                lambda: build_context(session, incident, settings),
+                TARGET_SECONDS,
+            )
         engine.dispose()
-    markdown = timed("render markdown", lambda: render(context, fmt="md"))
-    html = timed("render html", lambda: render(context, fmt="html"))
+    markdown = timed("render markdown", lambda: render(context, fmt="md"), TARGET_SECONDS)
+    html = timed("render html", lambda: render(context, fmt="html"), TARGET_SECONDS)
     print(f"markdown {len(markdown):,} characters, html {len(html):,} characters")
     print("where the time goes:")
     template = _environment(None).get_template("postmortem.md.j2")

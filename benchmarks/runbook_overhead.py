@@ -11,13 +11,16 @@ an in-memory chat), then:
    and runs per second, and the p50/p95 run durations.
 
 The spec's target is under 20 ms of overhead per step. Prints figures and a
-verdict; asserts nothing.
+verdict; asserts nothing. `--quick` runs the same phases at tiny sizes (5 steps,
+3 runs at once, a few samples) in a few seconds: it shows the benchmark still
+works, and its figures are only indicative.
 
-    .venv/bin/python benchmarks/runbook_overhead.py
+    .venv/bin/python benchmarks/runbook_overhead.py [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import platform
@@ -37,11 +40,11 @@ from unittest import mock
 
 from sqlalchemy import select
 
+from bot.app import Application
 from bot.chat.port import Channel, Context, Message, Reply
-from bot.commands.handler import CommandHandler
 from bot.config import Settings
 from bot.runbooks import execution as runbook_execution
-from bot.runbooks.engine import ACTIVE, RunbookEngine
+from bot.runbooks.engine import RunbookEngine
 from bot.runbooks.process import (
     POLL_SECONDS,
     StepOutcome,
@@ -51,16 +54,24 @@ from bot.runbooks.process import (
 )
 from bot.runbooks.worker import load_file
 from bot.storage import database
-from bot.storage.models import RunbookRun
+from bot.storage.models import ACTIVE_RUN_STATUSES, RunbookRun
 
 TARGET_MS = 20.0
-LONG_STEPS = 50
-SHORT_STEPS = 5
-PARALLEL_RUNS = 20
-RUN_STEP_SAMPLES = 20
-START_SAMPLES = 10
-DIRECT_REPEATS = 200
 WAIT_SECONDS = 25.0  # per phase; the whole script stays well under a minute
+
+
+@dataclass(frozen=True)
+class Sizes:
+    long_steps: int  # steps of the one long run
+    short_steps: int  # steps of each run started at once
+    parallel_runs: int  # runs started at once
+    run_step_samples: int  # lone steps timed with run_step
+    start_samples: int  # interpreter starts timed
+    direct_repeats: int  # in-process calls of the long runbook's steps
+
+
+REAL = Sizes(50, 5, 20, 20, 10, 200)
+QUICK = Sizes(5, 2, 3, 3, 2, 10)
 
 HEADER = "from bot.runbooks.sdk import runbook, step\n"
 
@@ -100,8 +111,34 @@ class QuietChat:
     def upload(self, channel_id: str, filename: str, content: str, title: str) -> None:
         pass
 
+    def bookmark(self, channel_id: str, title: str, url: str) -> None:
+        pass
+
     def mention(self, user: str) -> str:
         return f"@{user}"
+
+    def parse_mention(self, word: str) -> str | None:
+        return word[1:] if word.startswith("@") and len(word) > 1 else None
+
+
+@dataclass(frozen=True)
+class Bot:
+    """What the benchmark drives: the command path, the runbook engine, and how to stop."""
+
+    handle: Callable[[str, Context], Reply | None]
+    runbooks: RunbookEngine
+    close: Callable[[], None]
+
+
+def make_bot(settings: Settings, session_factory: Any, chat: QuietChat) -> Bot:
+    """The bot on `chat`, built as the terminal chat builds it (its delivery loop not started:
+    commands deliver their chat work as they finish). The one place that knows how."""
+    application = Application(settings, session_factory=session_factory, chat=chat)
+    return Bot(
+        handle=application.handler.handle,
+        runbooks=application.runbooks,
+        close=application.stop,
+    )
 
 
 def noop_runbook(name: str, class_name: str, steps: int) -> str:
@@ -117,13 +154,15 @@ def noop_runbook(name: str, class_name: str, steps: int) -> str:
 class Bench:
     """A command handler on a temporary database, a runbooks folder and a quiet chat."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sizes: Sizes) -> None:
         self.root = root
+        self.sizes = sizes
         self.folder = root / "runbooks"
         self.folder.mkdir()
         self.long_path = self.folder / "bench_long.py"
-        self.long_path.write_text(noop_runbook("bench-long", "BenchLong", LONG_STEPS), "utf-8")
-        short = noop_runbook("bench-short", "BenchShort", SHORT_STEPS)
+        long = noop_runbook("bench-long", "BenchLong", sizes.long_steps)
+        self.long_path.write_text(long, "utf-8")
+        short = noop_runbook("bench-short", "BenchShort", sizes.short_steps)
         (self.folder / "bench_short.py").write_text(short, "utf-8")
         url = f"sqlite:///{root / 'benchmark.db'}"
         self.engine = database.make_engine(url)
@@ -135,16 +174,14 @@ class Bench:
             runbook_artifacts_dir=str(root / "artifacts"),
         )
         self.chat = QuietChat()
-        self.handler = CommandHandler(
-            settings=self.settings, session_factory=self.session_factory, chat=self.chat
-        )
+        self.bot = make_bot(self.settings, self.session_factory, self.chat)
 
     def close(self) -> None:
-        self.handler.runbooks.shutdown()
+        self.bot.close()
         self.engine.dispose()
 
     def say(self, channel_id: str | None, text: str) -> Reply:
-        reply = self.handler.handle(text, Context(actor="alice", channel_id=channel_id))
+        reply = self.bot.handle(text, Context(actor="alice", channel_id=channel_id))
         if reply is None:
             raise SystemExit(f"no answer to {text!r}")
         return reply
@@ -168,12 +205,12 @@ class Bench:
         """Wait until every run has ended (idle engine, and the database agrees)."""
         deadline = time.monotonic() + timeout
         while True:
-            self.handler.runbooks.wait_until_idle(timeout=max(deadline - time.monotonic(), 0))
+            self.bot.runbooks.wait_until_idle(timeout=max(deadline - time.monotonic(), 0))
             runs = self.runs(run_ids)
-            if all(run.status not in ACTIVE for run in runs):
+            if all(run.status not in ACTIVE_RUN_STATUSES for run in runs):
                 return runs
             if time.monotonic() >= deadline:
-                unfinished = [run.id for run in runs if run.status in ACTIVE]
+                unfinished = [run.id for run in runs if run.status in ACTIVE_RUN_STATUSES]
                 raise SystemExit(f"runs {unfinished} did not finish within {timeout:g} s")
             time.sleep(0.005)  # launched but not yet picked up by a run thread
 
@@ -219,7 +256,7 @@ def average_time(action: Callable[[], object], samples: int) -> tuple[float, flo
     return statistics.fmean(times), min(times), max(times)
 
 
-def direct_calls(path: Path, class_name: str, steps: int) -> float:
+def direct_calls(path: Path, class_name: str, steps: int, repeats: int) -> float:
     """Seconds to make the runbook's object and call its steps in this process (no engine)."""
     cls = getattr(load_file(str(path)), class_name)
     names = [f"step_{index:02d}" for index in range(steps)]
@@ -229,7 +266,7 @@ def direct_calls(path: Path, class_name: str, steps: int) -> float:
         for name in names:
             getattr(runbook, name)(None)
 
-    mean, _, _ = average_time(once, DIRECT_REPEATS)
+    mean, _, _ = average_time(once, repeats)
     return mean
 
 
@@ -325,7 +362,19 @@ def timed_run(bench: Bench, channel_id: str, runbook: str) -> tuple[float, Runbo
     return wall, run
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, a few seconds: shows that the benchmark runs; figures are indicative",
+    )
+    return parser.parse_args()
+
+
 def main() -> None:
+    options = arguments()
+    sizes = QUICK if options.quick else REAL
     started = time.perf_counter()
     cpus = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
@@ -337,9 +386,11 @@ def main() -> None:
     print(f"load average before starting: {load} (other work on the machine skews the figures)")
     print(f"engine: a worker process per run, at most {parallel} runs at once; database: SQLite")
     print(f"Target: under {TARGET_MS:g} ms overhead per step")
+    if options.quick:
+        print("quick run: tiny sizes and few samples; the figures are indicative only")
 
     with tempfile.TemporaryDirectory(prefix="runbook-bench-") as folder:
-        bench = Bench(Path(folder))
+        bench = Bench(Path(folder), sizes)
         try:
             report(bench, parallel)
         finally:
@@ -348,36 +399,40 @@ def main() -> None:
 
 
 def report(bench: Bench, parallel: int) -> None:
+    sizes = bench.sizes
     # 1. One long run, and where a step's time goes.
-    print(f"\n1. one run of {LONG_STEPS} no-op steps, from `runbook run` to the engine idle")
+    print(f"\n1. one run of {sizes.long_steps} no-op steps, from `runbook run` to the engine idle")
     channel = bench.declare("Checkout API returns 500s")
     wall, run = timed_run(bench, channel, "bench-long")
-    direct = direct_calls(bench.long_path, "BenchLong", LONG_STEPS)
-    overhead = (wall - direct) / LONG_STEPS
+    direct = direct_calls(bench.long_path, "BenchLong", sizes.long_steps, sizes.direct_repeats)
+    overhead = (wall - direct) / sizes.long_steps
     recorded = seconds(run, "started")
     print(f"  wall time                      {ms(wall)}")
     print(f"  run as recorded (start-finish) {ms(recorded)}")
-    print(f"  same {LONG_STEPS} calls in-process       {direct * 1e6:8.1f} us")
-    print(f"  overhead per step              {ms(overhead)}   (wall - in-process) / {LONG_STEPS}")
+    print(f"  same {sizes.long_steps} calls in-process       {direct * 1e6:8.1f} us")
+    print(
+        f"  overhead per step              {ms(overhead)}"
+        f"   (wall - in-process) / {sizes.long_steps}"
+    )
 
     with instant_steps():
         fake_wall, _ = timed_run(bench, channel, "bench-long")
-    bookkeeping = fake_wall / LONG_STEPS
-    timings = step_timings(bench, RUN_STEP_SAMPLES)
+    bookkeeping = fake_wall / sizes.long_steps
+    timings = step_timings(bench, sizes.run_step_samples)
     totals = [timing.total for timing in timings]
     step_mean, step_min, step_max = statistics.fmean(totals), min(totals), max(totals)
     to_result = statistics.fmean(timing.to_result for timing in timings)
     tails = sorted(timing.after_result for timing in timings)
     slow_tails = [tail for tail in tails if tail >= POLL_SECONDS * 0.9]
-    bare_mean, bare_min, _ = python_start("pass", START_SAMPLES)
-    worker_mean, worker_min, _ = python_start("import bot.runbooks.worker", START_SAMPLES)
+    bare_mean, bare_min, _ = python_start("pass", sizes.start_samples)
+    worker_mean, worker_min, _ = python_start("import bot.runbooks.worker", sizes.start_samples)
     print("\n  where a step's time goes")
     print(
-        f"  run_step, one no-op step       {ms(step_mean)}   mean of {RUN_STEP_SAMPLES}"
+        f"  run_step, one no-op step       {ms(step_mean)}   mean of {sizes.run_step_samples}"
         f" (min {step_min * 1000:.1f}, max {step_max * 1000:.1f})"
     )
     print(
-        f"    python -c pass               {ms(bare_mean)}   mean of {START_SAMPLES}"
+        f"    python -c pass               {ms(bare_mean)}   mean of {sizes.start_samples}"
         f" (min {bare_min * 1000:.1f})"
     )
     print(
@@ -408,25 +463,25 @@ def report(bench: Bench, parallel: int) -> None:
 
     # 2. Many runs at once.
     print(
-        f"\n2. {PARALLEL_RUNS} runs of {SHORT_STEPS} no-op steps started at once, one incident each"
+        f"\n2. {sizes.parallel_runs} runs of {sizes.short_steps} no-op steps started at once,"
+        " one incident each"
     )
-    channels = [
-        bench.declare(f"Checkout shard {index} returns 500s") for index in range(PARALLEL_RUNS)
-    ]
+    titles = [f"Checkout shard {index} returns 500s" for index in range(sizes.parallel_runs)]
+    channels = [bench.declare(title) for title in titles]
     began = time.perf_counter()
     run_ids = [bench.start(channel, "bench-short") for channel in channels]
     submitted = time.perf_counter() - began
     runs = bench.finish(run_ids)
     wall = time.perf_counter() - began
     require_success(runs)
-    steps = PARALLEL_RUNS * SHORT_STEPS
+    steps = sizes.parallel_runs * sizes.short_steps
     from_request = [seconds(run, "created") for run in runs]
     executing = [seconds(run, "started") for run in runs]
-    print(f"  starting all {PARALLEL_RUNS} (chat commands)   {ms(submitted)}")
+    print(f"  starting all {sizes.parallel_runs} (chat commands)   {ms(submitted)}")
     print(f"  wall time until all ended      {ms(wall)}")
     print(
         f"  throughput                     {steps / wall:8.1f} steps/s,"
-        f" {PARALLEL_RUNS / wall:.2f} runs/s"
+        f" {sizes.parallel_runs / wall:.2f} runs/s"
     )
     print(
         f"  run duration, request to end   p50 {ms(percentile(from_request, 50)).strip()},"
@@ -446,6 +501,7 @@ def report(bench: Bench, parallel: int) -> None:
         f"  Target: under {TARGET_MS:g} ms overhead per step -> "
         + ("MET" if met else "NOT MET")
         + f": measured {overhead * 1000:.1f} ms per step"
+        + ("" if sizes == REAL else " (quick run: indicative only)")
     )
 
     def share(part: float) -> str:
