@@ -10,8 +10,9 @@ when it ends.
 
 The worker gets the bot's environment without anything that looks secret
 (tokens, passwords, keys, database URLs), and the run's secrets as
-RUNBOOK_SECRET_<NAME>. Everything it reports is masked here again, with the
-run's secrets and the values kept out of its environment.
+RUNBOOK_SECRET_<NAME>. Everything it reports is masked again as it is taken in
+(`bot.runbooks.step_output`), with the run's secrets and the values kept out of
+its environment.
 """
 
 from __future__ import annotations
@@ -26,15 +27,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from bot.runbooks.context import SECRET_ENV_PREFIX, secret_env_name
-from bot.runbooks.redaction import LineMasker, Redactor
-from bot.runbooks.subprocess_io import exit_description
+from bot.runbooks.redaction import Redactor
+from bot.runbooks.step_output import Collector
 
 StepStatus = Literal["succeeded", "failed", "timed_out", "cancelled", "crashed"]
 
@@ -46,7 +46,6 @@ EXIT_GRACE_SECONDS = 2.0
 """After its result, how long the worker has to exit by itself."""
 LINE_LIMIT = 4_000_000
 """The longest protocol line read in one piece (a result is at most about 1M characters)."""
-MESSAGE_TYPES = ("log", "note", "artifact", "result", "error")
 
 _ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the `bot` package
 _SECRET_ENV_NAME = re.compile(
@@ -192,9 +191,9 @@ class RunWorker:
     ) -> StepOutcome:
         """Run one step and wait for it to end, one way or another; never raises for the step."""
         started = time.monotonic()
-        collector = _Collector(self.redactor, output_cap, request.artifacts_dir, on_message)
+        collector = Collector(self.redactor, output_cap, request.artifacts_dir, on_message)
         if cancel.is_set():
-            return collector.outcome("cancelled", "cancelled before it started", started)
+            return _outcome(collector, "cancelled", "cancelled before it started", started)
         line = json.dumps(request.to_json(list(self.secrets)), default=str) + "\n"
         try:
             worker = self._running()
@@ -203,8 +202,8 @@ class RunWorker:
             worker.stdin.flush()
         except OSError as error:
             self.close()
-            return collector.outcome(
-                "crashed", f"could not start the step's process: {error}", started
+            return _outcome(
+                collector, "crashed", f"could not start the step's process: {error}", started
             )
         deadline = None if timeout is None else started + timeout
         ended: StepStatus | None = None
@@ -223,15 +222,15 @@ class RunWorker:
             returncode = self._kill()
             _deliver(self._events, collector, block=False)
         if ended == "cancelled":
-            return collector.outcome("cancelled", "cancelled", started)
+            return _outcome(collector, "cancelled", "cancelled", started)
         if ended == "timed_out":
-            return collector.outcome("timed_out", f"timed out after {timeout:g}s", started)
+            return _outcome(collector, "timed_out", f"timed out after {timeout:g}s", started)
         final = collector.final
         if final is not None and final["type"] == "result":
-            return collector.outcome("succeeded", None, started, result=final.get("value"))
+            return _outcome(collector, "succeeded", None, started, result=final.get("value"))
         if final is not None:
-            return collector.outcome("failed", str(final.get("error") or "failed"), started)
-        return collector.outcome("crashed", collector.crash_description(returncode), started)
+            return _outcome(collector, "failed", str(final.get("error") or "failed"), started)
+        return _outcome(collector, "crashed", collector.crash_description(returncode), started)
 
     def _running(self) -> subprocess.Popen[bytes]:
         if self._worker is not None and self._worker.poll() is None:
@@ -313,144 +312,29 @@ def worker_environment(
     return env, withheld
 
 
-class _Collector:
-    """Takes in what the worker says: relays it, keeps the capped output and the result."""
-
-    def __init__(
-        self,
-        redactor: Redactor,
-        output_cap: int,
-        artifacts_dir: str | os.PathLike[str],
-        on_message: Callable[[dict[str, Any]], None],
-    ) -> None:
-        self.redactor = redactor
-        self.output = _CappedText(output_cap)
-        self.artifacts_dir = Path(artifacts_dir).resolve() if os.fspath(artifacts_dir) else None
-        self.on_message = on_message
-        self.final: dict[str, Any] | None = None
-        self.artifacts: list[str] = []
-        self.stdout_closed = False
-        self.fatal_line = ""
-        self._stderr_masker: LineMasker = redactor.line_masker()
-
-    def take(self, stream: str, raw: bytes | None) -> None:
-        if raw is None:
-            self.stdout_closed = self.stdout_closed or stream == "stdout"
-            return
-        text = raw.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r")
-        if stream == "stderr":
-            if text.startswith("Fatal Python error") and not self.fatal_line:
-                self.fatal_line = self.redactor.mask(text)[:300]
-            shown = self._stderr_masker(text)
-            if shown is not None:
-                self.log(shown, stream="stderr")
-            return
-        try:
-            message = json.loads(text)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict) or message.get("type") not in MESSAGE_TYPES:
-            self.log(self.redactor.mask(text))
-            return
-        kind = message["type"]
-        if kind in ("log", "note"):
-            shown = self.redactor.mask(str(message.get("text", "")))
-            if kind == "log":
-                self.log(shown)
-            else:
-                self.on_message({"type": "note", "text": shown})
-        elif kind == "artifact":
-            self.artifact(message)
-        elif self.final is None:
-            masked = self.redactor.mask_value(message)
-            assert isinstance(masked, dict)
-            self.final = masked
-            self.on_message(masked)
-
-    def log(self, text: str, *, stream: str | None = None) -> None:
-        self.output.add(text)
-        self.on_message({"type": "log", "text": text, **({"stream": stream} if stream else {})})
-
-    def artifact(self, message: dict[str, Any]) -> None:
-        path = Path(str(message.get("path", ""))).resolve()
-        if self.artifacts_dir is None or not path.is_relative_to(self.artifacts_dir):
-            self.log(f"an artifact outside the run's artifacts folder is ignored: {path}")
-            return
-        self.artifacts.append(str(path))
-        self.on_message(
-            {"type": "artifact", "name": self.redactor.mask(path.name), "path": str(path)}
-        )
-
-    def crash_description(self, returncode: int | None) -> str:
-        how = "did not exit" if returncode is None else exit_description(returncode)
-        text = f"the step's process {how} without reporting a result"
-        return f"{text} ({self.fatal_line})" if self.fatal_line else text
-
-    def outcome(
-        self, status: StepStatus, error: str | None, started: float, *, result: object = None
-    ) -> StepOutcome:
-        tb: str | None = None
-        if status == "failed" and self.final is not None:
-            tb = str(self.final.get("traceback") or "") or None
-            if tb:
-                self.output.add(tb.rstrip("\n"))
-        return StepOutcome(
-            status=status,
-            result=result,
-            error=error,
-            output=self.output.text(),
-            duration=time.monotonic() - started,
-            artifacts=list(self.artifacts),
-            traceback=tb,
-        )
-
-
-class _CappedText:
-    """Lines of text, at most `cap` characters kept: the start and the end, with a note between."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = max(0, cap)
-        self.head_cap = self.cap // 2
-        self.head: list[str] = []
-        self.head_length = 0
-        self.tail: deque[str] = deque()
-        self.tail_length = 0
-        self.dropped = 0
-
-    def add(self, line: str) -> None:
-        text = line + "\n"
-        if self.head_length < self.head_cap:
-            taken = text[: self.head_cap - self.head_length]
-            self.head.append(taken)
-            self.head_length += len(taken)
-            text = text[len(taken) :]
-            if not text:
-                return
-        self.tail.append(text)
-        self.tail_length += len(text)
-        room = self.cap - self.head_length
-        while self.tail_length > room:
-            first = self.tail[0]
-            excess = self.tail_length - room
-            if len(first) <= excess:
-                self.tail.popleft()
-                self.tail_length -= len(first)
-                self.dropped += len(first)
-            else:
-                self.tail[0] = first[excess:]
-                self.tail_length -= excess
-                self.dropped += excess
-
-    def text(self) -> str:
-        head, tail = "".join(self.head), "".join(self.tail)
-        if not self.dropped:
-            return (head + tail).removesuffix("\n")
-        note = f"[… {self.dropped} more characters not kept]"
-        return f"{head.removesuffix(chr(10))}\n{note}\n{tail.removesuffix(chr(10))}"
+def _outcome(
+    collector: Collector,
+    status: StepStatus,
+    error: str | None,
+    started: float,
+    *,
+    result: object = None,
+) -> StepOutcome:
+    """The step's outcome from what the collector kept; a failure's traceback ends its output."""
+    tb = collector.failure_traceback() if status == "failed" else None
+    return StepOutcome(
+        status=status,
+        result=result,
+        error=error,
+        output=collector.output.text(),
+        duration=time.monotonic() - started,
+        artifacts=list(collector.artifacts),
+        traceback=tb,
+    )
 
 
 def _deliver(
-    events: queue.Queue[tuple[str, bytes | None]], collector: _Collector, *, block: bool
+    events: queue.Queue[tuple[str, bytes | None]], collector: Collector, *, block: bool
 ) -> None:
     """Hand what arrived to the collector: wait up to POLL_SECONDS for the first, if `block`."""
     try:
