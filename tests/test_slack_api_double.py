@@ -16,7 +16,7 @@ from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from tests.slack_api_double import REFERENCE_DIR, SlackApiDouble, SlackReference
+from tests.support.slack_double import REFERENCE_DIR, SlackApiDouble, SlackReference
 
 needs_reference = pytest.mark.skipif(
     not SlackReference().available, reason=f"no Slack API reference data at {REFERENCE_DIR}"

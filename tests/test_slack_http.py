@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot.chat.slack.capture_events import posted_at
 from bot.config import Settings
 from bot.storage.models import Incident, OutboxItem, TimelineEvent
-from tests.slack_api_double import SlackApiDouble
 from tests.support.db_reads import snapshot
+from tests.support.slack_double import SlackApiDouble
 from tests.support.slack_harness import SIGNING_SECRET, BotServer, eventually, slack_signature
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U123"

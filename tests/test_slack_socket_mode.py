@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.chat.slack.server import build
 from bot.config import Settings
 from bot.storage.models import Incident, TimelineEvent
-from tests.slack_api_double import SlackApiDouble, _Reply
+from tests.support.slack_double import Reply, SlackApiDouble
 from tests.support.slack_harness import CountingExecutor, count_listeners, eventually
 
 sync_server = pytest.importorskip("websockets.sync.server")
@@ -44,16 +44,16 @@ class SocketModeApiDouble(SlackApiDouble):
         super().__init__()
         self.socket_url = socket_url
 
-    def _answer_api(self, method: str, args: dict[str, Any], headers: dict[str, str]) -> _Reply:
+    def _answer_api(self, method: str, args: dict[str, Any], headers: dict[str, str]) -> Reply:
         if method != "apps.connections.open":
             return super()._answer_api(method, args, headers)
         authorization = headers.get("authorization", "")
         token = authorization.removeprefix("Bearer ").strip() or args.get("token")
         if token == self.token:
-            return _Reply.json(200, {"ok": False, "error": "not_allowed_token_type"})
+            return Reply.json(200, {"ok": False, "error": "not_allowed_token_type"})
         if token != APP_TOKEN:
-            return _Reply.json(200, {"ok": False, "error": "invalid_auth"})
-        return _Reply.json(200, {"ok": True, "url": self.socket_url})
+            return Reply.json(200, {"ok": False, "error": "invalid_auth"})
+        return Reply.json(200, {"ok": True, "url": self.socket_url})
 
 
 class SocketModeServer:

@@ -38,7 +38,7 @@ from bot.chat.slack.client import SlackChat
 from bot.chat.slack.server import EVENTS_PATH, build
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from tests.slack_api_double import SlackApiDouble
+from tests.support.slack_double import SlackApiDouble
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 T = TypeVar("T")
