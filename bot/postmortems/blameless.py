@@ -1,29 +1,23 @@
 """Blameless review: flag blaming and hindsight language in postmortems, suggest rewrites.
 
 The phrases are data: one rules file per language in `bot/postmortems/blameless_rules/` (`en.toml`,
-or `<language>.json`). Markdown is read just enough to skip code, URLs and the review
-section this module writes itself.
+or `<language>.json`), read by `bot.postmortems.rulesets`. Markdown is read just enough to
+skip code, URLs and the review section this module writes itself.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
 
-from bot import resources
 from bot.errors import ConfigError, UsageError
+from bot.postmortems.rulesets import RULE_SUFFIXES, Rule, RuleSet, load_rules, rules_root
 
 START_MARKER = "<!-- blameless-review:start -->"
 END_MARKER = "<!-- blameless-review:end -->"
-RULE_SUFFIXES = (".toml", ".json")
-ACTION_ITEM_CONTEXT = "action-item"
 
 _MASK = "\x1a"  # stands in for hidden text: neither a word character nor a space
 _FENCE = re.compile(r"^\s*(?:>\s?)*\s*(`{3,}|~{3,})(.*)$")
@@ -55,36 +49,6 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class _Rule:
-    """One rule from a rules file, its patterns compiled."""
-
-    id: str
-    patterns: tuple[re.Pattern[str], ...]
-    why: str
-    suggestion: str
-    keywords: tuple[str, ...]
-    action_items_only: bool
-    exceptions: tuple[re.Pattern[str], ...]
-    # The keywords as written, found as the patterns find them (case-insensitively);
-    # None for a rule without keywords. Only needed where that differs from finding
-    # them casefolded: in text, or keywords, beyond ASCII (a dotless i matches `i`).
-    keyword_search: re.Pattern[str] | None = None
-    ascii_keywords: bool = True
-
-
-@dataclass(frozen=True)
-class _RuleSet:
-    """Everything one language's rules file says."""
-
-    rules: tuple[_Rule, ...]
-    not_people: frozenset[str]
-    action_headings: re.Pattern[str]
-    # Every rule's keywords in one: most text holds none, and one search says so.
-    shortcut: re.Pattern[str] | None
-    keywords: frozenset[str] = frozenset()  # every rule's keywords, casefolded
-
-
-@dataclass(frozen=True)
 class _Segment:
     """A stretch of one line to match in: a line, a list item's text, or a table cell."""
 
@@ -113,7 +77,7 @@ def lint(text: str, *, language: str = "en", rules_dir: str | Path | None = None
 
 def available_languages(rules_dir: str | Path | None = None) -> list[str]:
     """The languages that have a rules file, sorted."""
-    root = _rules_root(rules_dir)
+    root = rules_root(rules_dir)
     if not root.is_dir():
         return []
     return sorted(
@@ -165,15 +129,8 @@ def strip_review(markdown: str) -> str:
 # Rules files
 
 
-def _rules_root(rules_dir: str | Path | None) -> Traversable:
-    """The folder holding the rules files: the given one, or the package's own."""
-    if rules_dir is not None:
-        return Path(rules_dir)
-    return resources.blameless_rules()
-
-
 @cache
-def _ruleset(language: str, rules_dir: str | None) -> _RuleSet:
+def _ruleset(language: str, rules_dir: str | None) -> RuleSet:
     """The compiled rules of one language, read once per folder."""
     languages = available_languages(rules_dir)
     if language not in languages:
@@ -181,108 +138,12 @@ def _ruleset(language: str, rules_dir: str | None) -> _RuleSet:
         raise UsageError(
             f"No blameless review rules for language {language!r}; available: {shown}."
         )
-    root = _rules_root(rules_dir)
+    root = rules_root(rules_dir)
     files = [root / f"{language}{suffix}" for suffix in RULE_SUFFIXES]
     present = [entry for entry in files if entry.is_file()]
     if len(present) > 1:
         raise ConfigError(f"Two rules files for language {language!r}: keep one of them.")
-    return _compile(_read(present[0]), present[0].name)
-
-
-def _read(entry: Traversable) -> dict[str, Any]:
-    """The parsed content of a TOML or JSON rules file."""
-    text = entry.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text) if entry.name.endswith(".toml") else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as problem:
-        raise ConfigError(f"Rules file {entry.name} cannot be read: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"Rules file {entry.name} must hold a table of settings.")
-    return data
-
-
-def _compile(data: Mapping[str, Any], source: str) -> _RuleSet:
-    """The rules of a parsed file, checked and compiled."""
-    placeholders = data.get("placeholders", {})
-    if not isinstance(placeholders, dict) or not all(
-        isinstance(value, str) for value in placeholders.values()
-    ):
-        raise ConfigError(f"{source}: `placeholders` must map names to patterns.")
-    raw_rules = data.get("rules")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise ConfigError(f"{source}: `rules` must be a non-empty list.")
-    rules = tuple(_rule(raw, placeholders, source) for raw in raw_rules)
-    headings = _strings(data, "action_headings", source) or (r"action\s+items?",)
-    return _RuleSet(
-        rules=rules,
-        not_people=frozenset(word.casefold() for word in _strings(data, "not_people", source)),
-        action_headings=_regex("|".join(f"(?:{h})" for h in headings), source, {}),
-        shortcut=_shortcut(rules),
-        keywords=frozenset(word for rule in rules for word in rule.keywords),
-    )
-
-
-def _shortcut(rules: Sequence[_Rule]) -> re.Pattern[str] | None:
-    """One search for any rule's keywords, or None when a rule has no keywords."""
-    if any(not rule.keywords for rule in rules):
-        return None
-    return _any_word([word for rule in rules for word in rule.keywords])
-
-
-def _rule(raw: Any, placeholders: Mapping[str, str], source: str) -> _Rule:
-    """One rule of a rules file, checked and compiled."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: every rule must be a table.")
-    missing = [key for key in ("id", "why", "suggestion") if not isinstance(raw.get(key), str)]
-    if missing:
-        raise ConfigError(f"{source}: rule {raw.get('id', '?')!r} needs {', '.join(missing)}.")
-    where = f"{source}, rule {raw['id']!r}"
-    context = raw.get("context")
-    if context not in (None, ACTION_ITEM_CONTEXT):
-        raise ConfigError(f"{where}: unknown context {context!r}; use {ACTION_ITEM_CONTEXT!r}.")
-    patterns = _strings(raw, "patterns", where)
-    keywords = _strings(raw, "keywords", where)
-    if not patterns:
-        raise ConfigError(f"{where}: `patterns` must list at least one pattern.")
-    return _Rule(
-        id=raw["id"],
-        patterns=tuple(_regex(p, where, placeholders) for p in patterns),
-        why=raw["why"],
-        suggestion=raw["suggestion"],
-        keywords=tuple(word.casefold() for word in keywords),
-        action_items_only=context == ACTION_ITEM_CONTEXT,
-        exceptions=tuple(
-            _regex(p, where, placeholders) for p in _strings(raw, "exceptions", where)
-        ),
-        keyword_search=_any_word(keywords, re.IGNORECASE),
-        ascii_keywords=all(word.isascii() for word in keywords),
-    )
-
-
-def _any_word(words: Sequence[str], flags: int = 0) -> re.Pattern[str] | None:
-    """One search for any of `words`, longest first, or None for no words."""
-    if not words:
-        return None
-    ordered = sorted(set(words), key=lambda word: (-len(word), word))
-    return re.compile("|".join(re.escape(word) for word in ordered), flags)
-
-
-def _strings(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    """An optional list of strings from a rules table."""
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(f"{where}: `{key}` must be a list of strings.")
-    return tuple(value)
-
-
-def _regex(pattern: str, where: str, placeholders: Mapping[str, str]) -> re.Pattern[str]:
-    """A case-insensitive pattern with its `{placeholders}` filled in."""
-    for name, value in placeholders.items():
-        pattern = pattern.replace("{" + name + "}", value)
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as problem:
-        raise ConfigError(f"{where}: bad pattern {pattern!r}: {problem}") from None
+    return load_rules(present[0])
 
 
 # Reading Markdown
@@ -439,7 +300,7 @@ def _segment(
 # Matching
 
 
-def _segment_findings(segment: _Segment, ruleset: _RuleSet) -> Iterator[Finding]:
+def _segment_findings(segment: _Segment, ruleset: RuleSet) -> Iterator[Finding]:
     """The findings in one segment: where matches overlap, the earliest and longest wins."""
     folded = segment.masked.casefold()
     present = frozenset(word for word in ruleset.keywords if word in folded)
@@ -466,7 +327,7 @@ def _segment_findings(segment: _Segment, ruleset: _RuleSet) -> Iterator[Finding]
         )
 
 
-def _may_match(rule: _Rule, masked: str, present: frozenset[str], ascii_text: bool) -> bool:
+def _may_match(rule: Rule, masked: str, present: frozenset[str], ascii_text: bool) -> bool:
     """Whether the segment holds one of the rule's keywords, which every match contains.
 
     The shortcut asks this for all rules at once; a segment that passes it is worth
@@ -483,7 +344,7 @@ def _may_match(rule: _Rule, masked: str, present: frozenset[str], ascii_text: bo
 
 
 def _rule_hits(
-    rule: _Rule, segment: _Segment, not_people: frozenset[str]
+    rule: Rule, segment: _Segment, not_people: frozenset[str]
 ) -> Iterator[tuple[int, int]]:
     """The spans one rule flags in a segment."""
     for pattern in rule.patterns:
@@ -512,7 +373,7 @@ def _names_no_person(match: re.Match[str], not_people: frozenset[str]) -> bool:
     return match.group("subject").lstrip("@").casefold() in not_people
 
 
-def _excepted(rule: _Rule, masked: str, start: int, end: int) -> bool:
+def _excepted(rule: Rule, masked: str, start: int, end: int) -> bool:
     """Whether one of the rule's exceptions covers the span."""
     return any(
         found.start() <= start and end <= found.end()
