@@ -4,6 +4,10 @@
 history, the timeline, runbook runs, action items) for the templates in
 `bot.postmortems.render`. It only reads, never looks at the clock, and sorts
 everything, so the same record always gives the same draft.
+
+One module, a little past the usual 400 lines: each part is a small function
+from the record to the data under one key, all showing times the same way
+(`_Times`), and the templates read them as one context.
 """
 
 from __future__ import annotations
