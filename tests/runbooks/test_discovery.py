@@ -27,6 +27,7 @@ from bot.runbooks.spec import (
     TriggerSpec,
     parse_duration,
 )
+from tests.support.paths import repo_root
 
 GOOD = '''
 from bot.runbooks.sdk import Approval, Param, Retry, on_declare, on_failure, runbook, step
@@ -792,7 +793,7 @@ def test_importing_the_sdk_and_discovery_stays_light():
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root())
 
 
 # -- settings and the command line ----------------------------------------------------

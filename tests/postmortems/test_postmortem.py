@@ -1,11 +1,11 @@
 """Postmortem drafts: the context read from an incident, Markdown and HTML, templates, CLI.
 
 The incidents are built the way people build them, by typing commands. The
-golden files `tests/golden/postmortem.md` and `tests/golden/postmortem.html`
+golden files `tests/postmortems/golden/postmortem.md` and `.../postmortem.html`
 hold the drafts of `realistic_incident`; after an intended change, regenerate
 them and read the diff before keeping it:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_postmortem.py -k golden
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/postmortems/test_postmortem.py -k golden
 """
 
 from __future__ import annotations

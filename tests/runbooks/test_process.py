@@ -28,6 +28,7 @@ from bot.runbooks.process import (
     worker_environment,
 )
 from bot.runbooks.redaction import MASK
+from tests.support.paths import repo_root
 
 SECRET = "s3cr3t-Value-42"
 
@@ -601,7 +602,7 @@ def test_the_workers_environment_holds_no_secret_of_the_bot():
     assert env["PATH"] == "/usr/bin" and env["HOME"] == "/home/bot" and env["PWD"] == "/srv/bot"
     assert env["HTTPS_PROXY"] == "http://user:proxy-pass@proxy:3128"
     assert env["RUNBOOK_SECRET_TOKEN"] == "t0ken"
-    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(Path(__file__).resolve().parents[1])
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(repo_root())
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "AWS_SECRET_ACCESS_KEY"):
         assert name not in env
     for name in ("GITHUB_API_KEY", "PGPASSWORD", "DATABASE_URL", "REDIS", "RUNBOOK_SECRET_OLD"):
