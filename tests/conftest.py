@@ -1,7 +1,10 @@
 """Shared fixtures: real databases (SQLite always, PostgreSQL when TEST_DATABASE_URL is set),
 a settable clock, and a command handler wired to a recording chat.
 
-The helpers behind them live in `tests.support`.
+Without TEST_DATABASE_URL every test marked `postgres` (the PostgreSQL variant of each
+database fixture, and the tests that need a server of their own) is deselected, so the
+summary counts them as deselected rather than skipped. The helpers behind the fixtures
+live in `tests.support`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,22 @@ from tests.support.chat_double import RecordingChat
 from tests.support.clock import FakeClock
 from tests.support.databases import BACKENDS, empty_tables, postgres_url, scratch_postgres
 from tests.support.people import Person
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every PostgreSQL variant `postgres`; deselect them all when there is no server."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("migrated_engine") == "postgres"
+        if on_postgres and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
+    if postgres_url():
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgres")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item.get_closest_marker("postgres") is None]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

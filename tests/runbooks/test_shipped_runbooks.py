@@ -454,6 +454,7 @@ def scratch_table(pg_url: str) -> Iterator[str]:
         connection.execute(f"drop schema {schema} cascade")
 
 
+@pytest.mark.postgres
 def test_postgres_health_connects_and_reports_the_server(pg_url):
     import psycopg
 
@@ -469,6 +470,7 @@ def test_postgres_health_connects_and_reports_the_server(pg_url):
         assert pg_url not in shown(outcome)
 
 
+@pytest.mark.postgres
 def test_postgres_health_finds_long_queries_and_lock_waits(pg_url, scratch_table):
     import psycopg
 
@@ -528,6 +530,7 @@ def test_postgres_health_finds_long_queries_and_lock_waits(pg_url, scratch_table
         assert pg_url not in shown(outcome)
 
 
+@pytest.mark.postgres
 def test_postgres_health_fails_clearly_and_hides_the_password(pg_url):
     from sqlalchemy.engine import make_url
 
