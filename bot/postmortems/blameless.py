@@ -333,8 +333,9 @@ def _may_match(rule: Rule, masked: str, present: frozenset[str], ascii_text: boo
     The shortcut asks this for all rules at once; a segment that passes it is worth
     matching only for the rules whose own keywords it holds (`present`, casefolded), or,
     beyond ASCII, holds as the patterns would match them (case-insensitively). Rules
-    files promise that every match holds a keyword of its rule (tests/test_postmortem.py
-    checks the built-in rules); a rule without keywords is always matched.
+    files promise that every match holds a keyword of its rule
+    (tests/postmortems/test_postmortem.py checks the built-in rules); a rule without
+    keywords is always matched.
     """
     if rule.keyword_search is None or not present.isdisjoint(rule.keywords):
         return True
