@@ -10,7 +10,7 @@ from bot.errors import ConfigError
 
 def test_defaults_need_no_configuration(tmp_path: Path):
     settings = load_settings({}, env_file=tmp_path / "missing.env")
-    assert settings.database_url == "sqlite:///incident-bot.storage.database"
+    assert settings.database_url == "sqlite:///incident-bot.db"
     assert settings.severity_names == ("SEV1", "SEV2", "SEV3", "SEV4")
     assert settings.default_severity == "SEV3"
     assert settings.roles == ("commander", "communications", "scribe", "operations")

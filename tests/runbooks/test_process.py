@@ -592,7 +592,7 @@ def test_the_workers_environment_holds_no_secret_of_the_bot():
             "AWS_SECRET_ACCESS_KEY": "a",
             "GITHUB_API_KEY": "g",
             "PGPASSWORD": "p",
-            "DATABASE_URL": "sqlite:///bot.storage.database",
+            "DATABASE_URL": "sqlite:///bot.db",
             "REDIS": "redis://:hidden-pass@cache:6379",
             "HTTPS_PROXY": "http://user:proxy-pass@proxy:3128",
             "RUNBOOK_SECRET_OLD": "stale",
