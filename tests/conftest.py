@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app import Application
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
 from bot.storage import database
@@ -98,15 +99,18 @@ def chat() -> RecordingChat:
 
 
 @pytest.fixture
-def handler(
+def application(
     settings: Settings,
     session_factory: sessionmaker[Session],
     chat: RecordingChat,
     clock: FakeClock,
-) -> CommandHandler:
-    return CommandHandler(
-        settings=settings, session_factory=session_factory, chat=chat, clock=clock
-    )
+) -> Application:
+    return Application(settings, session_factory=session_factory, chat=chat, clock=clock)
+
+
+@pytest.fixture
+def handler(application: Application) -> CommandHandler:
+    return application.handler
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from bot.commands.handler import CommandHandler
+from bot.app import Application
 from bot.config import Settings
 from bot.storage.models import (
     Incident,
@@ -683,7 +683,7 @@ def test_a_title_at_the_limit_is_accepted(bob, session_factory):
 def test_the_title_limit_comes_from_the_settings(settings, session_factory, chat, clock):
     short = Settings(database_url=settings.database_url, title_max_length=10)
     carol = Person(
-        CommandHandler(settings=short, session_factory=session_factory, chat=chat, clock=clock),
+        Application(short, session_factory=session_factory, chat=chat, clock=clock).handler,
         "carol",
         "C-GENERAL",
     )
@@ -786,9 +786,7 @@ def test_a_korean_note_can_be_edited_exactly(alice, session_factory, in_channel)
 
 def test_the_announce_channel_comes_from_the_settings(settings, session_factory, chat, clock):
     custom = Settings(database_url=settings.database_url, announce_channel="war-room")
-    handler = CommandHandler(
-        settings=custom, session_factory=session_factory, chat=chat, clock=clock
-    )
+    handler = Application(custom, session_factory=session_factory, chat=chat, clock=clock).handler
 
     Person(handler, "dana", "C-GENERAL").says("declare Queue backlog")
 

@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from bot.commands.grammar import SPECS, Grammar, parse_mention
+from bot.chat.slack.client import parse_slack_mention
+from bot.commands.grammar import SPECS, Grammar
 from bot.commands.types import (
     ME,
     AddAction,
@@ -31,7 +32,8 @@ from bot.commands.types import (
 )
 from bot.errors import UsageError
 
-GRAMMAR = Grammar("/incident", ["SEV1", "SEV2", "SEV3", "SEV4"])
+# Slack's mention syntax (`<@U123|bob>`) comes from the Slack adapter, as in the running bot.
+GRAMMAR = Grammar("/incident", ["SEV1", "SEV2", "SEV3", "SEV4"], parse_mention=parse_slack_mention)
 COMMAND_NAMES = [spec.name for spec in SPECS]
 # Built from the specs by hand so that a change in how `Grammar` formats usage is noticed.
 USAGE = {spec.name: f"Usage: `/incident {spec.usage}`" for spec in SPECS}
@@ -188,7 +190,7 @@ def test_role(text, expected):
     ],
 )
 def test_parse_mention(word, expected):
-    assert parse_mention(word) == expected
+    assert GRAMMAR.person(word) == expected
 
 
 # --- note --------------------------------------------------------------------------------
@@ -511,3 +513,10 @@ def test_every_spec_has_usage_and_summary(spec):
 
 def test_spec_names_are_unique():
     assert len(set(COMMAND_NAMES)) == len(SPECS) == len(GRAMMAR.specs)
+
+
+def test_a_chat_without_a_mention_syntax_of_its_own_reads_only_at_names():
+    plain = Grammar("/incident", ["SEV1"])
+    assert plain.person("@bob") == "bob"
+    assert plain.person("@me") == ME
+    assert plain.person("<@U123ABC|bob>") is None

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.commands.capture import ChatMessage, MessageCapture
-from bot.commands.handler import CommandHandler
+from bot.app import Application
+from bot.commands.capture import ChatMessage
 from bot.config import Settings
 from bot.storage.models import (
     ActionItem,
@@ -232,9 +232,9 @@ def test_closing_twice_is_refused(declared, session_factory, command):
 
 
 def test_a_marked_chat_message_does_not_change_a_closed_incident(
-    declared, handler, session_factory, clock
+    declared, application, session_factory, clock
 ):
-    capture = MessageCapture(handler)
+    capture = application.capture
 
     def message(text: str) -> ChatMessage:
         return ChatMessage(
@@ -418,9 +418,9 @@ def test_a_future_bare_time_suggests_giving_the_date(declared):
 def berlin(settings: Settings, session_factory: Factory, clock: FakeClock) -> Person:
     """Someone using a bot configured for Europe/Berlin (UTC+1 in November)."""
     local = Settings(database_url=settings.database_url, timezone=ZoneInfo("Europe/Berlin"))
-    handler = CommandHandler(
-        settings=local, session_factory=session_factory, chat=RecordingChat(), clock=clock
-    )
+    handler = Application(
+        local, session_factory=session_factory, chat=RecordingChat(), clock=clock
+    ).handler
     person = Person(handler, "erika", "C-GENERAL")
     person.says("declare sev2 Payments time out")
     return person

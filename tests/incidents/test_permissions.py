@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.commands.handler import CommandHandler
+from bot.app import Application
 from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.storage.models import Incident, Status
@@ -55,9 +55,7 @@ def test_reopening_is_checked_too(resolved, bob, session_factory):
 
 def test_rules_are_configuration(settings, session_factory, chat, clock):
     strict = replace(settings, permissions={"sev": ("commander",), "close": ("anyone",)})
-    handler = CommandHandler(
-        settings=strict, session_factory=session_factory, chat=chat, clock=clock
-    )
+    handler = Application(strict, session_factory=session_factory, chat=chat, clock=clock).handler
     dave = Person(handler, "dave", channel_id="C-GENERAL")
     dave.says("declare sev3 Slow search")
 

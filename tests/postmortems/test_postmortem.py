@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
 from bot.commands.capture import ChatMessage, MessageCapture
-from bot.commands.handler import CommandHandler
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.incidents.lifecycle import get_incident
@@ -127,7 +126,7 @@ def does(person: Person, text: str) -> None:
 def realistic_incident(
     alice: Person,
     bob: Person,
-    handler: CommandHandler,
+    capture: MessageCapture,
     session_factory: sessionmaker[Session],
     clock: FakeClock,
 ) -> None:
@@ -143,7 +142,7 @@ def realistic_incident(
     does(alice, "note 결제 API 오류가 계속됨")
     clock.advance(minutes=4)
     does(bob, "note pool size | max 100, logs say <b>bold</b> *timeout*")
-    MessageCapture(handler).add(
+    capture.add(
         ChatMessage(
             channel_id=alice.channel_id or "",
             author="carol",
@@ -197,8 +196,8 @@ def context(session_factory: sessionmaker[Session], settings: Settings, number: 
 
 
 @pytest.fixture
-def realistic(alice, bob, handler, session_factory, clock) -> None:
-    realistic_incident(alice, bob, handler, session_factory, clock)
+def realistic(alice, bob, application, session_factory, clock) -> None:
+    realistic_incident(alice, bob, application.capture, session_factory, clock)
 
 
 def check_golden(name: str, content: str) -> None:

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from bot.commands.handler import CommandHandler
+from bot.app import Application
 from bot.storage.models import OutboxItem, Postmortem
 from tests.support.db_reads import events
 from tests.support.people import Person
@@ -77,7 +77,7 @@ def test_bad_options_get_the_usage(alice):
     )
 
 
-def test_a_draft_waits_for_the_chat_and_is_shared_when_it_is_back(alice, chat):
+def test_a_draft_waits_for_the_chat_and_is_shared_when_it_is_back(alice, application, chat):
     alice.says(DECLARE)
     chat.down = True
     reply = alice.says("postmortem")
@@ -85,15 +85,15 @@ def test_a_draft_waits_for_the_chat_and_is_shared_when_it_is_back(alice, chat):
     assert chat.files == {}
 
     chat.down = False
-    alice.handler.deliverer.deliver_pending()
+    application.deliverer.deliver_pending()
     assert list(chat.files) == ["INC-1-postmortem.md"]
 
 
 def test_resolving_can_draft_the_postmortem_automatically(settings, session_factory, chat, clock):
     automatic = replace(settings, postmortem_auto_on_resolve=True)
-    handler = CommandHandler(
-        settings=automatic, session_factory=session_factory, chat=chat, clock=clock
-    )
+    handler = Application(
+        automatic, session_factory=session_factory, chat=chat, clock=clock
+    ).handler
     dana = Person(handler, "dana", channel_id="C-GENERAL")
     dana.says(DECLARE)
     assert chat.files == {}

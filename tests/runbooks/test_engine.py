@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.storage.models import Incident, RunbookRun, RunbookStepRun
 from tests.support.db_reads import events
 from tests.support.people import Person
-from tests.support.runbooks import commanding, runbook_handler, runs, settle
+from tests.support.runbooks import commanding, runbook_application, runs, settle
 
 HEADER = (
     "from bot.runbooks.sdk import Approval, Param, Retry, on_declare, on_failure, runbook, step\n"
@@ -26,12 +26,12 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def handler(settings, session_factory, chat, clock, folder, tmp_path):
-    handler = runbook_handler(
+def application(settings, session_factory, chat, clock, folder, tmp_path):
+    application = runbook_application(
         settings, session_factory, chat, clock, folder=folder, artifacts=tmp_path / "artifacts"
     )
-    yield handler
-    handler.runbooks.shutdown()
+    yield application
+    application.runbooks.shutdown()
 
 
 def write(folder: Path, name: str, body: str) -> None:
@@ -292,12 +292,12 @@ class Leaky:
 
 
 def test_a_secret_never_reaches_chat_timeline_database_or_logs(
-    in_incident, handler, folder, session_factory, chat, caplog, engine
+    in_incident, handler, application, folder, session_factory, chat, caplog, engine
 ):
     write(folder, "leaky", LEAKY)
     in_incident.says(f"runbook run leaky token={SECRET}")
     settle(handler)
-    handler.deliverer.deliver_pending()
+    application.deliverer.deliver_pending()
 
     (run,) = runs(session_factory)
     assert run.status == "failed"

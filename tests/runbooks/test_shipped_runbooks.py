@@ -32,7 +32,7 @@ from bot.runbooks.spec import RunbookSpec
 from tests.support.db_reads import events
 from tests.support.paths import repo_root
 from tests.support.people import Person
-from tests.support.runbooks import commanding, runbook_handler, runs, settle
+from tests.support.runbooks import commanding, runbook_application, runs, settle
 
 RUNBOOKS = repo_root() / "runbooks"
 SHIPPED = {
@@ -768,12 +768,12 @@ def test_diagnostics_bundle_dry_run_writes_nothing(logs, tmp_path):
 
 
 @pytest.fixture
-def handler(settings, session_factory, chat, clock, tmp_path):
-    handler = runbook_handler(
+def application(settings, session_factory, chat, clock, tmp_path):
+    application = runbook_application(
         settings, session_factory, chat, clock, folder=RUNBOOKS, artifacts=tmp_path / "artifacts"
     )
-    yield handler
-    handler.runbooks.shutdown()
+    yield application
+    application.runbooks.shutdown()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 
-from bot.commands.handler import CommandHandler
+from bot.app import Application
 from bot.storage.models import OutboxItem
 from tests.support.people import Person
 
@@ -14,7 +14,9 @@ def outbox_items(session_factory):
         return session.scalars(select(OutboxItem).order_by(OutboxItem.id)).all()
 
 
-def test_work_waits_while_the_chat_is_down_and_goes_out_in_order(alice, chat, session_factory):
+def test_work_waits_while_the_chat_is_down_and_goes_out_in_order(
+    alice, application, chat, session_factory
+):
     chat.down = True
     alice.says(DECLARE)
     alice.says("status INC-1 identified")
@@ -29,7 +31,7 @@ def test_work_waits_while_the_chat_is_down_and_goes_out_in_order(alice, chat, se
     assert waiting[0].attempts == 2 and "chat unreachable" in waiting[0].last_error
 
     chat.down = False
-    remaining = alice.handler.deliverer.deliver_pending()
+    remaining = application.deliverer.deliver_pending()
 
     assert remaining == 0
     assert chat.methods() == [
@@ -57,16 +59,12 @@ def test_a_restarted_bot_delivers_what_the_previous_one_could_not(
     settings, session_factory, chat, clock
 ):
     chat.down = True
-    before_restart = CommandHandler(
-        settings=settings, session_factory=session_factory, chat=chat, clock=clock
-    )
-    Person(before_restart, "alice").says(DECLARE)
+    before_restart = Application(settings, session_factory=session_factory, chat=chat, clock=clock)
+    Person(before_restart.handler, "alice").says(DECLARE)
     assert chat.calls == []
 
     chat.down = False
-    after_restart = CommandHandler(
-        settings=settings, session_factory=session_factory, chat=chat, clock=clock
-    )
+    after_restart = Application(settings, session_factory=session_factory, chat=chat, clock=clock)
     assert after_restart.deliverer.deliver_pending() == 0
     assert chat.methods()[0] == "create_channel"
     assert all(item.delivered_at is not None for item in outbox_items(session_factory))
@@ -86,20 +84,20 @@ def test_a_refused_item_is_given_up_without_blocking_the_rest(alice, chat, sessi
 
 
 def test_an_interrupted_channel_set_up_resumes_without_a_second_channel(
-    alice, chat, session_factory
+    alice, application, chat, session_factory
 ):
     chat.fail_once = {"post"}  # the summary post times out after the channel exists
 
     reply = alice.says(DECLARE)
     assert "not answering" in reply.message.lines[-1]
-    alice.handler.deliverer.deliver_pending()
+    application.deliverer.deliver_pending()
 
     assert chat.methods().count("create_channel") == 1
     assert chat.methods().count("pin") == 1
     assert all(item.delivered_at is not None for item in outbox_items(session_factory))
 
 
-def test_several_summary_refreshes_are_sent_once(alice, chat, session_factory):
+def test_several_summary_refreshes_are_sent_once(alice, application, chat, session_factory):
     alice.says(DECLARE)
     chat.down = True
     alice.says("status identified")
@@ -108,7 +106,7 @@ def test_several_summary_refreshes_are_sent_once(alice, chat, session_factory):
     chat.down = False
     chat.calls.clear()
 
-    alice.handler.deliverer.deliver_pending()
+    application.deliverer.deliver_pending()
 
     assert chat.methods().count("update") == 1
     assert chat.methods().count("post") == 3
@@ -124,9 +122,7 @@ def test_configured_links_are_bookmarked_in_the_new_channel(settings, session_fa
             ("Status page", "https://status.example.com/incidents/{reference}"),
         ),
     )
-    handler = CommandHandler(
-        settings=linked, session_factory=session_factory, chat=chat, clock=clock
-    )
+    handler = Application(linked, session_factory=session_factory, chat=chat, clock=clock).handler
     Person(handler, "alice").says("declare sev2 Checkout down service:checkout")
 
     bookmarks = [args for method, args in chat.calls if method == "bookmark"]

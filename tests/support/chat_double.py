@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.chat.port import Channel, ChatRejected, ChatUnavailable, Message
+from bot.commands.grammar import parse_plain_mention
 
 
 class ChatDown(ChatUnavailable):
@@ -69,6 +70,9 @@ class RecordingChat:
 
     def mention(self, user: str) -> str:
         return f"@{user}"
+
+    def parse_mention(self, word: str) -> str | None:
+        return parse_plain_mention(word)
 
     def methods(self) -> list[str]:
         return [method for method, _ in self.calls]

@@ -1,4 +1,4 @@
-"""Shared by the runbook tests: a command handler whose engine reads a given folder."""
+"""Shared by the runbook tests: an application whose engine reads a given folder."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app import Application
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
 from bot.storage.models import RunbookRun
@@ -16,7 +17,7 @@ from tests.support.clock import FakeClock
 from tests.support.people import Person
 
 
-def runbook_handler(
+def runbook_application(
     settings: Settings,
     session_factory: sessionmaker[Session],
     chat: RecordingChat,
@@ -24,11 +25,9 @@ def runbook_handler(
     *,
     folder: Path,
     artifacts: Path,
-) -> CommandHandler:
+) -> Application:
     configured = replace(settings, runbook_dirs=(folder,), runbook_artifacts_dir=str(artifacts))
-    return CommandHandler(
-        settings=configured, session_factory=session_factory, chat=chat, clock=clock
-    )
+    return Application(configured, session_factory=session_factory, chat=chat, clock=clock)
 
 
 def settle(handler: CommandHandler) -> None:

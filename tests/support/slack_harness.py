@@ -34,6 +34,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.orm import Session, sessionmaker
 from waitress import create_server, wasyncore
 
+from bot.app import Application
 from bot.chat.slack.client import SlackChat
 from bot.chat.slack.server import EVENTS_PATH, build
 from bot.commands.handler import CommandHandler
@@ -163,9 +164,10 @@ class BotServer:
             slack_api_url=double.base_url,
         )
         built = build(self.settings, session_factory, socket_mode=False)
-        self.chat: SlackChat = built[0]
-        self.handler: CommandHandler = built[1]
-        self.app: App = built[2]
+        self.application: Application = built.application
+        self.chat: SlackChat = built.chat
+        self.handler: CommandHandler = built.application.handler
+        self.app: App = built.app
         self.listeners = count_listeners(self.app)
         self._server: Any = None
         self._thread: threading.Thread | None = None

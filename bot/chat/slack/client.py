@@ -170,9 +170,13 @@ class SlackChat:
         return f"<@{user}>"
 
     def parse_mention(self, word: str) -> str | None:
-        """Slack writes `<@U123|alice>` (or `<@U123>`) for a mention; `@alice` works too."""
-        slack = _SLACK_MENTION.match(word)
-        return slack.group(1) if slack else parse_plain_mention(word)
+        return parse_slack_mention(word)
+
+
+def parse_slack_mention(word: str) -> str | None:
+    """Slack writes `<@U123|alice>` (or `<@U123>`) for a mention; `@alice` works too."""
+    slack = _SLACK_MENTION.match(word)
+    return slack.group(1) if slack else parse_plain_mention(word)
 
 
 def _clip(text: str, limit: int) -> str:

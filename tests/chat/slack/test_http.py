@@ -665,7 +665,7 @@ def test_slack_outage_loses_nothing_and_delivers_in_order_when_back(
 
     double.outage = False
     double.reset_calls()
-    assert bot.handler.deliverer.deliver_pending() == 0
+    assert bot.application.deliverer.deliver_pending() == 0
     found = incident(session_factory)
     assert found.channel_name == "inc-1-checkout-api-returns-500s"
     assert api_calls(double) == [
@@ -695,11 +695,11 @@ def test_a_restarted_bot_delivers_what_waited(
 
     double.outage = False
     with BotServer(settings, session_factory, double) as after:
-        after.handler.deliverer.start(interval_seconds=0.05)  # as `run` does at start
+        after.application.deliverer.start(interval_seconds=0.05)  # as `run` does at start
         try:
             eventually(lambda: double.messages_in("incidents"))
         finally:
-            after.handler.deliverer.stop()
+            after.application.deliverer.stop()
     found = incident(session_factory)
     assert found.channel_name == "inc-1-checkout-api-returns-500s"
     assert double.channel(found.channel_id).pins == [found.summary_message_ref]

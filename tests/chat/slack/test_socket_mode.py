@@ -157,7 +157,7 @@ def connected(
         slack_signing_secret="",
         slack_api_url=double.base_url,
     )
-    _, _, app = build(socket_settings, session_factory, socket_mode=True)
+    app = build(socket_settings, session_factory, socket_mode=True).app
     listeners = count_listeners(app)
     handler = SocketModeHandler(app, APP_TOKEN)
     handler.connect()  # type: ignore[no-untyped-call]
