@@ -53,8 +53,6 @@ BUILTIN_TEMPLATES = resources.templates()
 SUFFIX = ".md.j2"
 PAGE_TEMPLATE = "page.html.j2"
 FORMATS = ("md", "html")
-REVIEW_START = "<!-- blameless-review:start -->"
-REVIEW_END = "<!-- blameless-review:end -->"
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 # -- the md filter ---------------------------------------------------------------------
@@ -427,7 +425,7 @@ def _unescaped(line: str) -> tuple[str, list[int]]:
 
 
 def _without_markers(review: str) -> str:
-    return review.replace(REVIEW_START, "").replace(REVIEW_END, "").strip()
+    return review.replace(blameless.START_MARKER, "").replace(blameless.END_MARKER, "").strip()
 
 
 def render_draft(

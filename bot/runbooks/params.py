@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 
 from bot.errors import UsageError
+from bot.runbooks.redaction import MASK
 from bot.runbooks.spec import ParamSpec, RunbookSpec
 
-HIDDEN = "••••••"
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
 
@@ -55,7 +55,7 @@ def redacted(spec: RunbookSpec, values: Mapping[str, object]) -> dict[str, objec
     """A copy of `values` fit to show: every secret parameter's value hidden."""
     secret = {param.name for param in spec.params if param.secret}
     return {
-        name: HIDDEN if name in secret and value is not None else value
+        name: MASK if name in secret and value is not None else value
         for name, value in values.items()
     }
 

@@ -16,7 +16,8 @@ from bot.config import load_settings
 from bot.errors import UsageError
 from bot.runbooks import sdk
 from bot.runbooks.discovery import discover, read_source
-from bot.runbooks.params import HIDDEN, parse_arguments, redacted
+from bot.runbooks.params import parse_arguments, redacted
+from bot.runbooks.redaction import MASK
 from bot.runbooks.spec import (
     ApprovalSpec,
     ParamSpec,
@@ -755,7 +756,7 @@ def test_redacted_hides_secret_values_only(tmp_path: Path):
     spec = good_spec(tmp_path)
     values = parse_arguments(spec, ["service=api", "token=s3cr3t"])
     shown = redacted(spec, values)
-    assert shown["token"] == HIDDEN == "••••••"
+    assert shown["token"] == MASK == "••••••"
     assert shown["service"] == "api"
     assert values["token"] == "s3cr3t"
     assert redacted(spec, parse_arguments(spec, ["service=api"]))["token"] is None
