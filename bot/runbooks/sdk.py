@@ -143,24 +143,3 @@ def on_failure(function: F) -> F:
     """Mark the method `(self, ctx, failed_step, error)` run when a step fails for good."""
     setattr(function, ON_FAILURE_ATTRIBUTE, True)
     return function
-
-
-def declared_steps(cls: type) -> list[tuple[str, StepOptions]]:
-    """The steps of a runbook class at run time, in source order."""
-    return [
-        (name, getattr(member, STEP_ATTRIBUTE))
-        for name, member in vars(cls).items()
-        if callable(member) and hasattr(member, STEP_ATTRIBUTE)
-    ]
-
-
-def failure_handler(cls: type) -> str | None:
-    """The name of the class's `@on_failure` method, if it has one."""
-    return next(
-        (
-            name
-            for name, member in vars(cls).items()
-            if callable(member) and getattr(member, ON_FAILURE_ATTRIBUTE, False)
-        ),
-        None,
-    )

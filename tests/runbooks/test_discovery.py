@@ -776,9 +776,9 @@ def test_the_sdk_at_run_time_agrees_with_discovery(tmp_path: Path):
     cls = getattr(module, spec.class_name)
 
     assert cls.__runbook__["name"] == spec.name
-    assert [name for name, _ in sdk.declared_steps(cls)] == [step.name for step in spec.steps]
-    assert sdk.failure_handler(cls) == spec.on_failure == "rollback"
-    options = dict(sdk.declared_steps(cls))
+    assert [name for name, _ in declared_steps(cls)] == [step.name for step in spec.steps]
+    assert failure_handler(cls) == spec.on_failure == "rollback"
+    options = dict(declared_steps(cls))
     assert options["check_health"].timeout == "30s"
     assert options["restart"].approval == sdk.Approval(
         roles=["commander"], not_requester=True, ttl="10m"
@@ -858,3 +858,22 @@ def test_cli_reads_the_folders_from_the_setting(tmp_path: Path, monkeypatch: pyt
 
     assert result.exit_code == 0
     assert result.output == "1 runbook OK, 0 problems\n"
+
+
+def declared_steps(cls: type) -> list[tuple[str, sdk.StepOptions]]:
+    """The steps the decorators marked on a runbook class at run time, in source order."""
+    return [
+        (name, getattr(member, sdk.STEP_ATTRIBUTE))
+        for name, member in vars(cls).items()
+        if callable(member) and hasattr(member, sdk.STEP_ATTRIBUTE)
+    ]
+
+
+def failure_handler(cls: type) -> str | None:
+    """The name of the method `@on_failure` marked, if any."""
+    marked = (
+        name
+        for name, member in vars(cls).items()
+        if callable(member) and getattr(member, sdk.ON_FAILURE_ATTRIBUTE, False)
+    )
+    return next(marked, None)
