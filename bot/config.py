@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -373,38 +374,45 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+def _default(attribute: str) -> Any:
+    """A setting's default, read from the one place it is written: its entry in SETTINGS."""
+    setting = SETTINGS[attribute]
+    return setting.parse(setting.default)
+
+
+def _setting(attribute: str) -> Any:
+    """A Settings field whose default is its entry's in SETTINGS; secrets stay out of repr."""
+    return field(default_factory=partial(_default, attribute), repr=not SETTINGS[attribute].secret)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the bot, validated."""
 
-    database_url: str = field(default="sqlite:///incident-bot.db", repr=False)
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    severities: tuple[Severity, ...] = field(
-        default_factory=lambda: _parse_severities(DEFAULT_SEVERITIES)
-    )
-    default_severity: str = ""
-    roles: tuple[str, ...] = field(default_factory=lambda: _parse_roles(DEFAULT_ROLES))
-    permissions: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: _parse_permissions(DEFAULT_PERMISSIONS)
-    )
-    title_max_length: int = 150
-    runbook_dirs: tuple[Path, ...] = field(default_factory=default_runbook_dirs)
-    runbook_artifacts_dir: str = "runbook-artifacts"
-    incident_links: tuple[tuple[str, str], ...] = ()
-    announce_channel: str = "incidents"
-    command_name: str = "/incident"
-    log_level: str = "INFO"
-    log_file: str = ""
-    slack_bot_token: str = field(default="", repr=False)
-    slack_app_token: str = field(default="", repr=False)
-    slack_signing_secret: str = field(default="", repr=False)
-    slack_api_url: str = "https://slack.com/api/"
-    slack_private_channels: bool = False
-    timeline_reaction: str = "pushpin"
-    capture_all_messages: bool = False
-    postmortem_templates_dir: str = ""
-    postmortem_due_business_days: int = 5
-    postmortem_auto_on_resolve: bool = False
+    database_url: str = _setting("database_url")
+    timezone: ZoneInfo = _setting("timezone")
+    severities: tuple[Severity, ...] = _setting("severities")
+    default_severity: str = _setting("default_severity")
+    roles: tuple[str, ...] = _setting("roles")
+    permissions: dict[str, tuple[str, ...]] = _setting("permissions")
+    title_max_length: int = _setting("title_max_length")
+    runbook_dirs: tuple[Path, ...] = _setting("runbook_dirs")
+    runbook_artifacts_dir: str = _setting("runbook_artifacts_dir")
+    incident_links: tuple[tuple[str, str], ...] = _setting("incident_links")
+    announce_channel: str = _setting("announce_channel")
+    command_name: str = _setting("command_name")
+    log_level: str = _setting("log_level")
+    log_file: str = _setting("log_file")
+    slack_bot_token: str = _setting("slack_bot_token")
+    slack_app_token: str = _setting("slack_app_token")
+    slack_signing_secret: str = _setting("slack_signing_secret")
+    slack_api_url: str = _setting("slack_api_url")
+    slack_private_channels: bool = _setting("slack_private_channels")
+    timeline_reaction: str = _setting("timeline_reaction")
+    capture_all_messages: bool = _setting("capture_all_messages")
+    postmortem_templates_dir: str = _setting("postmortem_templates_dir")
+    postmortem_due_business_days: int = _setting("postmortem_due_business_days")
+    postmortem_auto_on_resolve: bool = _setting("postmortem_auto_on_resolve")
 
     def __post_init__(self) -> None:
         names = [level.name for level in self.severities]
