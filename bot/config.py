@@ -3,6 +3,9 @@
 Settings are read once at start-up from the environment and an optional `.env`
 file (the environment wins). An invalid value stops start-up with one line that
 names the variable and says what is accepted.
+
+Longer than most modules on purpose: it is the one table of every setting, its
+parser and its documentation, which the README's table is checked against.
 """
 
 from __future__ import annotations
