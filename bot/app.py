@@ -32,8 +32,6 @@ class Application:
         chat: ChatPort,
         clock: Clock = utc_now,
     ) -> None:
-        self.settings = settings
-        self.session_factory = session_factory
         self.deliverer = Deliverer(
             settings=settings, session_factory=session_factory, chat=chat, clock=clock
         )
