@@ -24,7 +24,8 @@ from sqlalchemy import insert
 from bot.config import Settings
 from bot.incidents.lifecycle import change_status, declare, get_incident
 from bot.postmortems.context import build_context
-from bot.postmortems.render import _MARKDOWN, _environment, _lint, render
+from bot.postmortems.markdown_html import MARKDOWN
+from bot.postmortems.render import _environment, _lint, render
 from bot.storage import database
 from bot.storage.models import ActionItem, RoleAssignment, Status, TimelineEvent
 
@@ -155,7 +156,7 @@ def main() -> None:
     template = _environment(None).get_template("postmortem.md.j2")
     body = timed("  template", lambda: template.render(context))
     timed("  blameless lint", lambda: _lint(body))
-    timed("  markdown-it", lambda: _MARKDOWN.render(body))
+    timed("  markdown-it", lambda: MARKDOWN.render(body))
 
 
 if __name__ == "__main__":

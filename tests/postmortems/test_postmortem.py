@@ -29,10 +29,11 @@ from bot.commands.capture import ChatMessage, MessageCapture
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.incidents.lifecycle import get_incident
-from bot.postmortems import blameless, drafts, record
+from bot.postmortems import blameless, drafts, markdown_html, record
 from bot.postmortems import context as draft_context
 from bot.postmortems import render as rendering
-from bot.postmortems.render import md, md_block, render, render_draft
+from bot.postmortems.markdown_text import md, md_block
+from bot.postmortems.render import render, render_draft
 from bot.storage.models import Postmortem, PostmortemStatus, RunbookRun, RunbookStepRun
 from tests.support.clock import START, FakeClock
 from tests.support.people import Person
@@ -486,7 +487,7 @@ def test_html_in_a_title_is_inert_in_html_and_literal_in_markdown(alice, session
     assert "<script" not in MarkdownIt("commonmark", {"html": True}).render(text)
 
 
-# -- HTML tables: written by postmortem_render, as markdown-it writes them ------------------
+# -- HTML tables: written by markdown_html, as markdown-it writes them ---------------------
 
 MARKDOWN_IT = MarkdownIt("commonmark", {"html": False}).enable("table")
 
@@ -526,7 +527,7 @@ TABLES = {
 
 @pytest.mark.parametrize("markdown", TABLES.values(), ids=TABLES.keys())
 def test_html_tables_are_written_as_markdown_it_writes_them(markdown):
-    assert rendering._MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown)
+    assert markdown_html.MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown)
 
 
 def test_html_tables_of_many_kinds_of_rows_are_written_as_markdown_it_writes_them():
@@ -552,18 +553,18 @@ def test_html_tables_of_many_kinds_of_rows_are_written_as_markdown_it_writes_the
             row(generator.choice([columns, columns, columns - 1, columns + 1])) for _ in range(8)
         ]
         markdown = "\n".join([row(columns), f"|{delimiter}|", *rows]) + "\n"
-        assert rendering._MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown), markdown
+        assert markdown_html.MARKDOWN.render(markdown) == MARKDOWN_IT.render(markdown), markdown
 
 
 def test_plain_table_cells_need_no_inline_rule_markdown_it_has_on():
     """Cells without `_INLINE_MARKUP` are written as text: no inline rule may act on them."""
-    options = rendering._MARKDOWN.options
+    options = markdown_html.MARKDOWN.options
     assert not options["typographer"] and not options["linkify"] and not options["html"]
-    assert rendering._MARKDOWN.inline.ruler.get_active_rules() == [
+    assert markdown_html.MARKDOWN.inline.ruler.get_active_rules() == [
         "text", "newline", "escape", "backticks", "emphasis", "link", "image", "autolink",
         "html_inline", "entity",
     ]  # fmt: skip
-    assert rendering._MARKDOWN.core.ruler.get_active_rules() == [
+    assert markdown_html.MARKDOWN.core.ruler.get_active_rules() == [
         "normalize", "block", "inline", "text_join",
     ]  # fmt: skip
 
