@@ -6,7 +6,8 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import Application
 from bot.chat.console.chat import ConsoleChat
@@ -21,7 +23,7 @@ from bot.chat.console.shell import ConsoleShell
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 from bot.runbooks.discovery import discover
-from bot.storage import database
+from bot.storage import database, locks
 from bot.storage.models import Incident
 
 SHELL_LOG_FILE = "incident-bot.log"
@@ -48,6 +50,16 @@ def _engine(settings: Settings) -> Engine:
     engine = _open_database(settings)
     database.upgrade(engine)
     return engine
+
+
+@contextmanager
+def _config_errors_exit() -> Iterator[None]:
+    """A setting the bot cannot use ends the command with its one line and exit code 2."""
+    try:
+        yield
+    except ConfigError as problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
 
 
 def _configure_logging(settings: Settings, log_file: str | None) -> None:
@@ -110,18 +122,23 @@ def _start_slack(settings: Settings, host: str, port: int) -> None:
 
     _configure_logging(settings, settings.log_file or None)
     engine = _engine(settings)
-    server.run(settings, database.make_session_factory(engine), host, port)
+    with _config_errors_exit(), locks.single_process(engine):
+        server.run(settings, database.make_session_factory(engine), host, port)
 
 
 def _start_shell(settings: Settings, user: str) -> None:
     _configure_logging(settings, settings.log_file or SHELL_LOG_FILE)
     engine = _engine(settings)
+    with _config_errors_exit(), locks.single_process(engine):
+        _run_shell(settings, user, database.make_session_factory(engine))
+
+
+def _run_shell(settings: Settings, user: str, session_factory: sessionmaker[Session]) -> None:
     interactive = sys.stdout.isatty()
     # A pipe has no width: COLUMNS sets it, else 120 keeps tables readable in logs.
     width = None if interactive or "COLUMNS" in os.environ else 120
     console = Console(highlight=False, width=width, force_terminal=interactive)
     chat = ConsoleChat(console)
-    session_factory = database.make_session_factory(engine)
     application = Application(settings, session_factory=session_factory, chat=chat)
     with session_factory() as session:
         channels = session.execute(

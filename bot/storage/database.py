@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import resources
 from bot.errors import ConfigError
+from bot.storage.locks import MIGRATIONS_LOCK, advisory_lock
 
 ALEMBIC_DIR = resources.migrations()
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -151,8 +152,13 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision` (default: the newest)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema up to `revision` (default: the newest).
+
+    Replicas that start together on one PostgreSQL database migrate one at a time;
+    the ones that wait find the schema current and change nothing.
+    """
+    with advisory_lock(engine, MIGRATIONS_LOCK):
+        command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -40,34 +40,10 @@ from bot.chat.slack.server import EVENTS_PATH, build
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
 from tests.support.slack_double import SlackApiDouble
+from tests.support.waiting import eventually
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------- waiting
-
-
-def eventually(predicate: Callable[[], T], timeout: float = 5.0, message: str = "") -> T:
-    """Poll `predicate` until it returns something truthy (and return that).
-
-    An AssertionError raised by the predicate counts as "not yet"; the last one is
-    raised when time runs out, so a failing check says what it saw.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = predicate()
-            if result:
-                return result
-            failure: AssertionError | None = None
-        except AssertionError as error:
-            failure = error
-        if time.monotonic() >= deadline:
-            if failure is not None:
-                raise failure
-            raise AssertionError(f"not true within {timeout} s: {message or predicate}")
-        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- signing

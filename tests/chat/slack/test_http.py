@@ -24,7 +24,8 @@ from bot.config import Settings
 from bot.storage.models import Incident, OutboxItem, TimelineEvent
 from tests.support.db_reads import snapshot
 from tests.support.slack_double import SlackApiDouble
-from tests.support.slack_harness import SIGNING_SECRET, BotServer, eventually, slack_signature
+from tests.support.slack_harness import SIGNING_SECRET, BotServer, slack_signature
+from tests.support.waiting import eventually
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U123"
 OUTAGE_WAIT = 15  # the client's own retries (3, with backoff and jitter) come first

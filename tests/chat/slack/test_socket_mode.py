@@ -25,7 +25,8 @@ from bot.chat.slack.server import build
 from bot.config import Settings
 from bot.storage.models import Incident, TimelineEvent
 from tests.support.slack_double import Reply, SlackApiDouble
-from tests.support.slack_harness import CountingExecutor, count_listeners, eventually
+from tests.support.slack_harness import CountingExecutor, count_listeners
+from tests.support.waiting import eventually
 
 sync_server = pytest.importorskip("websockets.sync.server")
 
