@@ -22,6 +22,7 @@ from dotenv import dotenv_values
 
 from bot import resources
 from bot.errors import ConfigError
+from bot.runbooks.http_guard import allow_entry
 
 DEFAULT_SEVERITIES = (
     "SEV1=Critical: the product is down or data is at risk for many users;"
@@ -185,6 +186,10 @@ def _parse_runbook_folders(value: str) -> tuple[Path, ...]:
     return _parse_folders(value) or default_runbook_dirs()
 
 
+def _parse_http_allow(value: str) -> tuple[str, ...]:
+    return tuple(allow_entry(entry) for entry in value.split(",") if entry.strip())
+
+
 def _parse_log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -261,6 +266,15 @@ SETTINGS: dict[str, Setting] = {
         "Folder where runbooks write the files they attach to an incident (one folder per run).",
         _parse_text,
         "a folder path",
+    ),
+    "runbook_http_allow": Setting(
+        "RUNBOOK_HTTP_ALLOW",
+        "",
+        "Internal hosts `ctx.http` may reach, as host names and networks separated by `,` "
+        "(e.g. `api.internal,10.20.0.0/16`). Loopback, private, link-local and cloud metadata "
+        "addresses are refused unless listed here.",
+        _parse_http_allow,
+        "host names and CIDR networks separated by ','",
     ),
     "incident_links": Setting(
         "INCIDENT_LINKS",
@@ -401,6 +415,7 @@ class Settings:
     title_max_length: int = _setting("title_max_length")
     runbook_dirs: tuple[Path, ...] = _setting("runbook_dirs")
     runbook_artifacts_dir: str = _setting("runbook_artifacts_dir")
+    runbook_http_allow: tuple[str, ...] = _setting("runbook_http_allow")
     incident_links: tuple[tuple[str, str], ...] = _setting("incident_links")
     announce_channel: str = _setting("announce_channel")
     command_name: str = _setting("command_name")

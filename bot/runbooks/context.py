@@ -18,7 +18,8 @@ reads them. In a dry run, `ctx.run` and `ctx.http` only say what they would do.
 
 The whole `ctx` API, with the results it returns and the errors it raises, stays
 in this one module, past the usual 400 lines, so that a runbook's author reads it
-in one place. How a command is run is `bot.runbooks.subprocess_io`.
+in one place. How a command is run is `bot.runbooks.subprocess_io`; where a request
+may go, `bot.runbooks.http_guard`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class CommandTimedOut(CommandFailed):
 
 class HttpFailed(Exception):
     """An HTTP request got no response: the connection failed or timed out."""
+
+
+class HttpRefused(Exception):
+    """An HTTP request was not sent: its URL, or a redirect, leads where runbooks may not go."""
 
 
 class SecretInCommand(ValueError):
@@ -177,7 +182,8 @@ class Context:
 
     `send` delivers a protocol message (`log`, `note`, `artifact`) to the engine;
     the worker masks every message it sends. Secret values are read once, from
-    `environ` (RUNBOOK_SECRET_<NAME>), when the context is made.
+    `environ` (RUNBOOK_SECRET_<NAME>), when the context is made. `http_allow` lists
+    the internal hosts and networks `ctx.http` may reach (the RUNBOOK_HTTP_ALLOW setting).
     """
 
     def __init__(
@@ -192,8 +198,10 @@ class Context:
         dry_run: bool = False,
         artifacts_dir: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
+        http_allow: Sequence[str] = (),
     ) -> None:
         environ = os.environ if environ is None else environ
+        self._http_allow = tuple(http_allow)
         self._step = step
         self._send = send
         self._dry_run = bool(dry_run)
@@ -384,21 +392,26 @@ class Context:
     ) -> HttpResult:
         """Make an HTTP request; any status is returned, not raised.
 
-        A dict or list body is sent as JSON. Raises HttpFailed when no response
-        comes (connection refused, DNS, timeout). Only http and https URLs.
+        A dict or list body is sent as JSON. Redirects are followed (5 at most).
+        Raises HttpFailed when no response comes (connection refused, DNS, timeout),
+        and HttpRefused, before connecting, for a URL (or a redirect) that is not
+        http or https or leads to a loopback, private, link-local or cloud metadata
+        address, unless the RUNBOOK_HTTP_ALLOW setting lists its host or network.
         """
         verb = method.strip().upper()
         if not verb.isalpha():
             raise ValueError(f"{method!r} is not an HTTP method")
         if not url.lower().startswith(("http://", "https://")):
-            raise ValueError(f"only http:// and https:// URLs can be requested, not {url!r}")
+            raise HttpRefused(
+                f"{verb} {url} refused: only http:// and https:// URLs can be requested"
+            )
         if self._dry_run:
             self.log(f"would {verb} {url}")
             return HttpResult(0, {}, "", 0.0)
         # Imported here: most steps never make a request, and every step starts a process.
-        import urllib.error
-        import urllib.request
         from http.client import HTTPException
+
+        from bot.runbooks import http_guard
 
         sent_headers = dict(headers or {})
         data: bytes | None
@@ -412,28 +425,28 @@ class Context:
             data = json.dumps(body).encode("utf-8")
             if not any(key.lower() == "content-type" for key in sent_headers):
                 sent_headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(url, data=data, headers=sent_headers, method=verb)
         started = time.monotonic()
         try:
-            try:
-                response = urllib.request.urlopen(request, timeout=timeout)
-            except urllib.error.HTTPError as error:
-                response = error
-            with response:
-                raw = response.read(KEPT_HTTP_BODY + 1)
-                status = int(response.status or 0)
-                received = _headers(response.headers.items())
-                charset = response.headers.get_content_charset() or "utf-8"
-        except urllib.error.URLError as error:
-            raise HttpFailed(f"{verb} {url} failed: {error.reason}") from None
+            response = http_guard.request(
+                verb,
+                url,
+                headers=sent_headers,
+                body=data,
+                timeout=timeout,
+                allow=http_guard.AllowList.parse(self._http_allow),
+                read_limit=KEPT_HTTP_BODY + 1,
+            )
+        except http_guard.Refused as refused:
+            raise HttpRefused(f"{verb} {url} refused: {refused}") from None
         except (OSError, HTTPException, ValueError) as error:
             raise HttpFailed(f"{verb} {url} failed: {error or type(error).__name__}") from None
         elapsed_ms = (time.monotonic() - started) * 1000
-        text = _decode(raw[:KEPT_HTTP_BODY], charset)
+        raw = response.body
+        text = _decode(raw[:KEPT_HTTP_BODY], response.charset or "utf-8")
         if len(raw) > KEPT_HTTP_BODY:
             self.log(f"{verb} {url}: only the first {KEPT_HTTP_BODY} bytes of the body are kept")
-        self.log(f"{verb} {url} → {status} in {elapsed_ms:.0f} ms")
-        return HttpResult(status, received, text, elapsed_ms)
+        self.log(f"{verb} {url} → {response.status} in {elapsed_ms:.0f} ms")
+        return HttpResult(response.status, _headers(response.headers), text, elapsed_ms)
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -467,6 +480,7 @@ __all__ = [
     "CommandTimedOut",
     "Context",
     "HttpFailed",
+    "HttpRefused",
     "HttpResult",
     "SecretInCommand",
     "Values",

@@ -67,6 +67,7 @@ class RunbookEngine:
             clock=clock,
             stopping=self.stopping,
             artifacts_root=Path(settings.runbook_artifacts_dir),
+            http_allow=settings.runbook_http_allow,
         )
         self._pool = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="runbook")
         self._live: dict[int, Live] = {}

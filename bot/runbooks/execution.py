@@ -51,6 +51,7 @@ class ExecutionServices:
     clock: Clock
     stopping: threading.Event  # set when the bot shuts down
     artifacts_root: Path
+    http_allow: tuple[str, ...]  # internal hosts ctx.http may reach (RUNBOOK_HTTP_ALLOW)
 
 
 class RunExecution:
@@ -185,6 +186,7 @@ class RunExecution:
             dry_run=run.dry_run,
             artifacts_dir=str(self._artifacts_dir(run)),
             failure=failure,
+            http_allow=self.services.http_allow,
         )
         reporter = Reporter(self.services, run.id, run.incident_id, step_id, prefix)
         session.commit()  # hold no transaction while the step runs: its output is written

@@ -72,6 +72,7 @@ class StepRequest:
     are the runbook's secret parameters, given or not. `failure` is set to call an
     on_failure method (a StepFailure or {"step": ..., "error": ...}). `memory_limit_mb`
     caps the address space of the step's process and of the commands it runs.
+    `http_allow`: the internal hosts and networks ctx.http may reach (RUNBOOK_HTTP_ALLOW).
     """
 
     path: str | os.PathLike[str]
@@ -84,6 +85,7 @@ class StepRequest:
     dry_run: bool = False
     artifacts_dir: str | os.PathLike[str] = ""
     failure: StepFailure | Mapping[str, str] | None = None
+    http_allow: Sequence[str] = ()
     memory_limit_mb: int | None = None
 
     def to_json(self, secret_names: Sequence[str] = ()) -> dict[str, Any]:
@@ -99,6 +101,7 @@ class StepRequest:
             "dry_run": self.dry_run,
             "artifacts_dir": os.fspath(self.artifacts_dir),
             "failure": _failure_json(self.failure),
+            "http_allow": list(self.http_allow),
             "memory_limit_mb": self.memory_limit_mb,
         }
 

@@ -5,7 +5,8 @@ per run, and writes one JSON object per line to its stdin, one line per step:
 
     {"path": str, "class_name": str, "method": str, "params": {...}, "secret_names": [...],
      "incident": {...}, "outputs": {...}, "dry_run": bool, "artifacts_dir": str,
-     "failure": null | {"step": str, "error": str}, "memory_limit_mb": null | int}
+     "failure": null | {"step": str, "error": str}, "http_allow": [str, ...],
+     "memory_limit_mb": null | int}
 
 The worker applies the memory limit (of the first request), imports the runbook
 file by path (once), makes an instance of the class (no arguments) for each step
@@ -195,6 +196,7 @@ def serve_step(request: dict[str, Any], protocol: Protocol, secrets: Mapping[str
         dry_run=request["dry_run"],
         artifacts_dir=request["artifacts_dir"] or None,
         environ=secrets,
+        http_allow=request["http_allow"],
     )
     redactor = protocol.redactor
     capture = _FdCapture(1, log_line(redactor.line_masker()))
@@ -240,6 +242,7 @@ def read_request(raw: bytes) -> dict[str, Any]:
         "dry_run": False,
         "artifacts_dir": "",
         "failure": None,
+        "http_allow": [],
         "memory_limit_mb": None,
     }
     for key, default in defaults.items():

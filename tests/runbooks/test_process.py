@@ -668,6 +668,7 @@ def test_http_requests_return_any_status(tmp_path, server):
                 posted.json(),
             ]
         """,
+        http_allow=["127.0.0.1"],
     )
     assert outcome.status == "succeeded", outcome
     assert outcome.result == [
@@ -689,6 +690,7 @@ def test_http_without_a_response_raises_http_failed(tmp_path, server):
     outcome, _ = run(
         tmp_path,
         f"@step\ndef go(self, ctx):\n    ctx.http('GET', '{url}/', timeout=1)\n",
+        http_allow=["127.0.0.1"],
     )
     assert outcome.status == "failed"
     assert outcome.error is not None and outcome.error.startswith(f"HttpFailed: GET {url}/ failed")

@@ -70,13 +70,15 @@ def run_runbook(
     dry_run: bool = False,
     artifacts_dir: Path | str = "",
     messages: list[dict[str, Any]] | None = None,
+    http_allow: tuple[str, ...] = (),
 ) -> dict[str, StepOutcome]:
     """Run every step of the shipped runbook `name` in order, as the engine would.
 
     `params` are checked and typed like chat arguments (defaults filled in; secret
     ones go to the worker as secrets). Each step's result reaches the later ones in
     `outputs`; the run stops at the first step that does not succeed. Approval gates
-    are not waited for here. Returns the outcome of each step run, by step name.
+    are not waited for here. `http_allow` is the RUNBOOK_HTTP_ALLOW setting. Returns
+    the outcome of each step run, by step name.
     """
     spec = shipped()[name]
     values = parse_arguments(spec, [f"{key}={value}" for key, value in (params or {}).items()])
@@ -96,6 +98,7 @@ def run_runbook(
                 outputs=dict(outputs),
                 dry_run=dry_run,
                 artifacts_dir=artifacts_dir,
+                http_allow=http_allow,
             ),
             timeout=min(step.timeout_seconds or STEP_TIMEOUT_CAP, STEP_TIMEOUT_CAP),
             secrets=secrets,
@@ -201,8 +204,14 @@ def url(server: HealthServer, path: str) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}{path}"
 
 
+LOOPBACK_ALLOWED = ("127.0.0.1",)
+"""The health server is on loopback, which ctx.http reaches only when it is allowed."""
+
+
 def test_http_health_check_succeeds_on_the_expected_status(health_server):
-    outcomes = run_runbook("http-health-check", {"url": url(health_server, "/ok")})
+    outcomes = run_runbook(
+        "http-health-check", {"url": url(health_server, "/ok")}, http_allow=LOOPBACK_ALLOWED
+    )
 
     (check,) = outcomes.values()
     assert check.status == "succeeded", shown(check)
@@ -213,7 +222,9 @@ def test_http_health_check_succeeds_on_the_expected_status(health_server):
 
 
 def test_http_health_check_fails_on_a_wrong_status(health_server):
-    outcomes = run_runbook("http-health-check", {"url": url(health_server, "/down")})
+    outcomes = run_runbook(
+        "http-health-check", {"url": url(health_server, "/down")}, http_allow=LOOPBACK_ALLOWED
+    )
 
     (check,) = outcomes.values()
     assert check.status == "failed"
@@ -223,7 +234,9 @@ def test_http_health_check_fails_on_a_wrong_status(health_server):
 
 def test_http_health_check_fails_on_a_slow_answer(health_server):
     outcomes = run_runbook(
-        "http-health-check", {"url": url(health_server, "/slow"), "max_latency_ms": 100}
+        "http-health-check",
+        {"url": url(health_server, "/slow"), "max_latency_ms": 100},
+        http_allow=LOOPBACK_ALLOWED,
     )
 
     (check,) = outcomes.values()
@@ -236,7 +249,7 @@ def test_http_health_check_fails_on_a_slow_answer(health_server):
 
 def test_http_health_check_fails_clearly_when_nothing_answers():
     target = f"http://127.0.0.1:{closed_port()}/healthz"
-    outcomes = run_runbook("http-health-check", {"url": target})
+    outcomes = run_runbook("http-health-check", {"url": target}, http_allow=LOOPBACK_ALLOWED)
 
     (check,) = outcomes.values()
     assert check.status == "failed"
