@@ -338,6 +338,14 @@ SETTINGS: dict[str, Setting] = {
         "the signing secret of the Slack app",
         secret=True,
     ),
+    "slack_max_body_bytes": Setting(
+        "SLACK_MAX_BODY_BYTES",
+        "1048576",
+        "Largest request body HTTP mode accepts, in bytes; a larger one is answered 413 "
+        "without being read. Slack's own requests are a few kilobytes.",
+        _parse_positive_int,
+        "a whole number of at least 1",
+    ),
     "slack_api_url": Setting(
         "SLACK_API_URL",
         "https://slack.com/api/",
@@ -424,6 +432,7 @@ class Settings:
     slack_bot_token: str = _setting("slack_bot_token")
     slack_app_token: str = _setting("slack_app_token")
     slack_signing_secret: str = _setting("slack_signing_secret")
+    slack_max_body_bytes: int = _setting("slack_max_body_bytes")
     slack_api_url: str = _setting("slack_api_url")
     slack_private_channels: bool = _setting("slack_private_channels")
     timeline_reaction: str = _setting("timeline_reaction")
