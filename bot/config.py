@@ -186,6 +186,28 @@ def _parse_runbook_folders(value: str) -> tuple[Path, ...]:
     return _parse_folders(value) or default_runbook_dirs()
 
 
+def _parse_absolute_folders(value: str) -> tuple[Path, ...]:
+    folders = _parse_folders(value)
+    if any(not folder.is_absolute() for folder in folders):
+        raise ValueError(value)
+    return folders
+
+
+def _parse_unit_names(value: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if any(char.isspace() for name in names for char in name):
+        raise ValueError(value)
+    return names
+
+
+def _parse_limit(value: str) -> int | None:
+    """A whole number of at least 0; 0 (no limit) is None."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(value)
+    return number or None
+
+
 def _parse_http_allow(value: str) -> tuple[str, ...]:
     return tuple(allow_entry(entry) for entry in value.split(",") if entry.strip())
 
@@ -266,6 +288,39 @@ SETTINGS: dict[str, Setting] = {
         "Folder where runbooks write the files they attach to an incident (one folder per run).",
         _parse_text,
         "a folder path",
+    ),
+    "runbook_systemd_units": Setting(
+        "RUNBOOK_SYSTEMD_UNITS",
+        "",
+        "systemd units the shipped runbooks may restart, separated by `,`; `*` matches any "
+        "characters (`worker@*.service`). Empty: none, so every restart is refused until the "
+        "units are listed.",
+        _parse_unit_names,
+        "unit names such as api.service separated by ','",
+    ),
+    "runbook_log_dirs": Setting(
+        "RUNBOOK_LOG_DIRS",
+        "/var/log",
+        "Folders whose files runbooks may read (diagnostics-bundle's `paths`), separated by "
+        "`:`. Empty: none.",
+        _parse_absolute_folders,
+        "absolute folder paths separated by ':'",
+    ),
+    "runbook_memory_limit_mb": Setting(
+        "RUNBOOK_MEMORY_LIMIT_MB",
+        "512",
+        "Memory (address space) each runbook step's process, and each command it runs, may "
+        "use, in MB; a step that needs more fails. 0: no limit.",
+        _parse_limit,
+        "a whole number of MB, 0 for no limit",
+    ),
+    "runbook_cpu_seconds": Setting(
+        "RUNBOOK_CPU_SECONDS",
+        "300",
+        "CPU time each runbook step, and each command it runs, may use, in seconds; a step "
+        "that uses more is stopped and fails. 0: no limit.",
+        _parse_limit,
+        "a whole number of seconds, 0 for no limit",
     ),
     "runbook_http_allow": Setting(
         "RUNBOOK_HTTP_ALLOW",
@@ -423,6 +478,10 @@ class Settings:
     title_max_length: int = _setting("title_max_length")
     runbook_dirs: tuple[Path, ...] = _setting("runbook_dirs")
     runbook_artifacts_dir: str = _setting("runbook_artifacts_dir")
+    runbook_systemd_units: tuple[str, ...] = _setting("runbook_systemd_units")
+    runbook_log_dirs: tuple[Path, ...] = _setting("runbook_log_dirs")
+    runbook_memory_limit_mb: int | None = _setting("runbook_memory_limit_mb")
+    runbook_cpu_seconds: int | None = _setting("runbook_cpu_seconds")
     runbook_http_allow: tuple[str, ...] = _setting("runbook_http_allow")
     incident_links: tuple[tuple[str, str], ...] = _setting("incident_links")
     announce_channel: str = _setting("announce_channel")
