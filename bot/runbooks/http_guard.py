@@ -100,6 +100,8 @@ def refusal(address: Address) -> str | None:
         return "a cloud metadata address"
     if address.is_loopback:
         return "a loopback address"
+    if address.is_unspecified:  # 0.0.0.0 and :: reach this host
+        return "the unspecified address"
     if address.is_link_local:
         return "a link-local address"
     if address.is_private:
