@@ -1,4 +1,9 @@
-"""Is the service answering? An HTTP check with an expected status and a latency limit."""
+"""Is the service answering? An HTTP check with an expected status and a latency limit.
+
+The URL is refused, before any connection, when it or a redirect leads to a loopback,
+private, link-local or cloud metadata address whose host or network the bot's
+RUNBOOK_HTTP_ALLOW setting does not list; the error says what to add there.
+"""
 
 from bot.runbooks.sdk import Param, Retry, runbook, step
 
@@ -7,7 +12,11 @@ from bot.runbooks.sdk import Param, Retry, runbook, step
     name="http-health-check",
     summary="Check that a URL answers with the expected status, fast enough",
     params={
-        "url": Param(str, help="The URL to check, e.g. https://api.example.com/healthz"),
+        "url": Param(
+            str,
+            help="The URL to check, e.g. https://api.example.com/healthz (an internal host "
+            "only when the RUNBOOK_HTTP_ALLOW setting lists it)",
+        ),
         "expect_status": Param(int, default=200, min=100, max=599),
         "max_latency_ms": Param(int, default=1000, min=1),
     },

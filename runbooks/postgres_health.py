@@ -1,6 +1,14 @@
-"""Is PostgreSQL healthy? Connectivity, long-running queries, lock waits, replication lag."""
+"""Is PostgreSQL healthy? Connectivity, long-running queries, lock waits, replication lag.
+
+A connection that fails is reported by the driver error's class and libpq's message
+with every quoted part left out but the host, port, user and database: libpq quotes
+the parts of a connection string it cannot read, the password among them.
+"""
+
+import re
 
 import psycopg
+import psycopg.conninfo
 
 from bot.runbooks.sdk import Param, runbook, step
 
@@ -21,6 +29,44 @@ REPLICATION = """
 """
 
 
+NAMED = ("host", "hostaddr", "port", "user", "dbname")
+"""The parts of a connection string an error may show: where it connects, and as whom."""
+QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')  # libpq quotes "thus", psycopg 'thus'
+
+
+class CannotConnect(Exception):
+    """The database could not be reached, or the dsn could not be read (it is never shown)."""
+
+
+def connect(ctx):
+    """A connection with the secret dsn; CannotConnect, without the dsn, when there is none."""
+    dsn = ctx.secret("dsn")
+    try:
+        return psycopg.connect(dsn, connect_timeout=10)
+    except psycopg.ProgrammingError as error:
+        raise CannotConnect(
+            f"could not connect: the dsn is not a valid connection string "
+            f"({type(error).__name__}: {without_dsn(error, dsn)}); in a URL, special "
+            "characters of the password must be percent-encoded (% as %25, @ as %40)"
+        ) from None
+    except psycopg.Error as error:
+        raise CannotConnect(
+            f"could not connect ({type(error).__name__}): {without_dsn(error, dsn)}"
+        ) from None
+
+
+def without_dsn(error, dsn):
+    """The driver's message on one line, each quoted part "…" unless it names the host,
+    port, user or database."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        parts = {}
+    shown = {name for key in NAMED for name in str(parts.get(key) or "").split(",") if name}
+    message = " ".join(str(error).split())
+    return QUOTED.sub(lambda m: m[0] if m[0][1:-1] in shown else f"{m[0][0]}…{m[0][0]}", message)
+
+
 @runbook(
     name="postgres-health",
     summary="Check a PostgreSQL server: connection, long queries, lock waits, replication lag",
@@ -38,7 +84,7 @@ class PostgresHealth:
         if ctx.dry_run:
             ctx.log("would connect to the database and run read-only checks")
             return {"dry_run": True}
-        with psycopg.connect(ctx.secret("dsn"), connect_timeout=10) as connection:
+        with connect(ctx) as connection:
             version = connection.execute("show server_version").fetchone()[0]
             recovery = connection.execute("select pg_is_in_recovery()").fetchone()[0]
         role = "replica" if recovery else "primary"
@@ -50,7 +96,7 @@ class PostgresHealth:
         """Queries running longer than the limit, and sessions waiting for locks."""
         if ctx.dry_run:
             return {"dry_run": True}
-        with psycopg.connect(ctx.secret("dsn"), connect_timeout=10) as connection:
+        with connect(ctx) as connection:
             long = connection.execute(LONG_QUERIES, (ctx.params.long_query_seconds,)).fetchall()
             waits = connection.execute(LOCK_WAITS).fetchall()
         for row in long:
@@ -65,7 +111,7 @@ class PostgresHealth:
         """Replication lag of each standby, where this server has any."""
         if ctx.dry_run:
             return {"dry_run": True}
-        with psycopg.connect(ctx.secret("dsn"), connect_timeout=10) as connection:
+        with connect(ctx) as connection:
             standbys = connection.execute(REPLICATION).fetchall()
         if not standbys:
             ctx.log("no standbys replicate from this server")

@@ -6,6 +6,11 @@ anything shaped like a well-known credential (Slack, GitHub and AWS tokens,
 It is deterministic, idempotent (masking twice changes nothing more) and cheap
 enough to run on every line of output.
 
+A secret that is a connection string (`postgresql://app:pw@db/app`, `host=db
+password=pw`) or a URL with a password is masked whole, and its password on its
+own too, as written and percent-decoded: drivers quote fragments of a connection
+string they cannot read (libpq: `invalid percent-encoded token: "pw%zz"`).
+
 Output streamed line by line needs `LineMasker` for private key blocks, which
 span lines: the lines between BEGIN and END are dropped.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 MASK = "••••••"
 MIN_SECRET_LENGTH = 4
@@ -106,6 +111,23 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, Callable[[str, str], bool]], ...] =
 )
 
 _SECRET_KEY = re.compile(rf"(?i)(?:^|[_.\s-]){_KEYWORD}$|^authorization$")
+_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?:'((?:[^'\\]|\\.)*)'|([^\s']+))")
+
+
+def passwords_in(secret: str) -> list[str]:
+    """The passwords a connection string or URL holds, as written and percent-decoded."""
+    found: list[str] = []
+    if "://" in secret:
+        try:
+            parts = urlsplit(secret.strip())
+            found.append(parts.password or "")
+            found += [value for key, value in parse_qsl(parts.query) if key == "password"]
+        except ValueError:
+            pass
+    for match in _CONNINFO_PASSWORD.finditer(secret):
+        quoted, bare = match.groups()
+        found.append(bare if quoted is None else re.sub(r"\\(.)", r"\1", quoted))
+    return [form for password in found if password for form in (password, unquote(password))]
 
 
 class Redactor:
@@ -113,8 +135,9 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         values: set[str] = set()
-        for secret in secrets:
-            if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+        given = [secret for secret in secrets if isinstance(secret, str)]
+        for secret in [*given, *(password for value in given for password in passwords_in(value))]:
+            if len(secret) < MIN_SECRET_LENGTH:
                 continue
             # The value as written, and as it appears escaped in JSON, repr() and URLs.
             for variant in (

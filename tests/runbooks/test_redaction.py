@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from datetime import UTC
 
 import pytest
 
+from bot.chat.run_messages import run_report
 from bot.runbooks.redaction import MASK, Redactor
+from tests.support.db_reads import events, snapshot
+from tests.support.paths import repo_root
+from tests.support.runbooks import commanding, runbook_application, runs, settle
 
 SECRET = "hunter2-Sekret!"
 REDACTOR = Redactor([SECRET, "abc", ""])
@@ -177,3 +183,104 @@ def test_masking_is_fast_on_megabytes_of_output():
     for _ in range(10_000):
         redactor.mask(line)
     assert time.perf_counter() - started < 2.0
+
+
+# -- connection strings: their passwords on their own ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dsn", "password", "shown"),
+    [
+        (  # libpq quotes the token it cannot decode
+            "postgresql://app:LeakCheck42%zz@db:5432/app",
+            "LeakCheck42%zz",
+            'invalid percent-encoded token: "LeakCheck42%zz"',
+        ),
+        ("postgresql://app:p%40ss%20w0rd@db/app", "p@ss w0rd", "auth failed for 'p@ss w0rd'"),
+        ("postgresql://app:p%40ss%20w0rd@db/app", "p%40ss%20w0rd", "token p%40ss%20w0rd"),
+        ("postgresql://app:pa%25ss42@db/app", "pa%ss42", "value pa%2525ss42 or pa%ss42"),
+        ("postgresql://db/app?user=app&password=q%2Fpw42", "q/pw42", 'bad "q/pw42"'),
+        ("host=db user=app password=plain-pw42 dbname=app", "plain-pw42", "near plain-pw42"),
+        ("host=db password='it\\'s secret' user=app", "it's secret", 'at "it\'s secret"'),
+        ("redis://:hunter22@cache:6379/0", "hunter22", "AUTH hunter22 refused"),
+    ],
+)
+def test_the_password_of_a_secret_connection_string_is_masked_on_its_own(dsn, password, shown):
+    masked = Redactor([dsn]).mask(shown)
+
+    assert password not in masked
+    assert MASK in masked
+
+
+def test_every_written_form_of_a_connection_string_password_is_masked():
+    redactor = Redactor(["postgresql://app:LeakCheck42%zz@db:5432/app"])
+
+    for form in ("LeakCheck42%zz", "LeakCheck42%25zz", '"LeakCheck42%zz"', "LeakCheck42%25zz"):
+        assert "LeakCheck42" not in redactor.mask(f"error near {form}"), form
+    assert redactor.mask("connected to db:5432 as app") == "connected to db:5432 as app"
+
+
+def test_a_secret_that_is_no_connection_string_adds_nothing_else():
+    redactor = Redactor(["plain-secret-value", "http://[not-a-url", "https://example.com/x"])
+
+    assert redactor.mask("example.com answered") == "example.com answered"
+    assert redactor.mask("not-a-url") == "not-a-url"
+
+
+# -- through chat, the engine and the shipped postgres-health runbook ---------------------
+
+
+@pytest.fixture
+def application(settings, session_factory, chat, clock, tmp_path):
+    application = runbook_application(
+        settings,
+        session_factory,
+        chat,
+        clock,
+        folder=repo_root() / "runbooks",
+        artifacts=tmp_path / "artifacts",
+    )
+    yield application
+    application.runbooks.shutdown()
+
+
+def test_a_dsn_password_that_libpq_quotes_appears_nowhere(
+    alice, handler, application, session_factory, chat, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    commanding(alice)
+    alice.says("runbook run postgres-health dsn=postgresql://app:LeakCheck42%zz@127.0.0.1:5432/app")
+    settle(handler)
+    application.deliverer.deliver_pending()
+
+    (run,) = runs(session_factory)
+    assert run.status == "failed"
+    assert [(step.name, step.status) for step in run.steps] == [
+        ("connect", "failed"),
+        ("activity", "skipped"),
+        ("replication", "skipped"),
+    ]
+    error = run.steps[0].error
+    assert error is not None
+    assert error == (
+        "CannotConnect: could not connect: the dsn is not a valid connection string "
+        '(ProgrammingError: invalid percent-encoded token: "…"); in a URL, special characters '
+        "of the password must be percent-encoded (% as %25, @ as %40)"
+    )
+    # The person learns it: on the timeline, and in the run's report in the channel.
+    assert f"Runbook postgres-health (run #1) failed in 0.0 s: step connect: {error}" in [
+        event.text for event in events(session_factory)
+    ]
+    method, (_, ref, text) = chat.calls[-1]
+    assert (method, ref, text) == (
+        "update",
+        run.message_ref,
+        "Runbook postgres-health, run #1: failed",
+    )
+    assert f"connect: failed in 0.0 s — {error}" in run_report(run, UTC).lines[0]
+    for where, seen in [
+        ("chat", repr(chat.calls)),
+        ("database", repr(snapshot(session_factory))),
+        ("logs", caplog.text),
+    ]:
+        assert "LeakCheck42" not in seen, where

@@ -558,10 +558,36 @@ def test_postgres_health_fails_clearly_and_hides_the_password(pg_url):
     assert statuses(outcomes) == {"connect": "failed"}
     connect = outcomes["connect"]
     assert connect.error is not None
-    assert connect.error.startswith("OperationalError: ")
+    assert connect.error.startswith("CannotConnect: could not connect (OperationalError): ")
     assert "refused" in connect.error.lower()
     assert password not in shown(connect)
     assert bad not in shown(connect)
+
+
+def test_postgres_health_names_where_it_could_not_connect_and_nothing_else_of_the_dsn():
+    port = closed_port()
+    dsn = f"postgresql://app:Hidden-Pw-991@127.0.0.1:{port}/orders?sslmode=disable"
+    outcomes = run_runbook("postgres-health", {"dsn": dsn})
+
+    error = outcomes["connect"].error
+    assert error is not None
+    assert error.startswith("CannotConnect: could not connect (OperationalError): ")
+    assert f'connection to server at "127.0.0.1", port {port} failed: Connection refused' in error
+    assert "\n" not in error
+    assert "Hidden-Pw-991" not in shown(outcomes["connect"])
+
+
+def test_postgres_health_leaves_out_what_libpq_quotes_of_an_unreadable_dsn():
+    outcomes = run_runbook(
+        "postgres-health", {"dsn": "postgresql://app:Quoted-Pw-77@127.0.0.1/app?sslmode=Pw-77"}
+    )
+
+    error = outcomes["connect"].error
+    assert error == (
+        "CannotConnect: could not connect (OperationalError): connection is bad: invalid sslmode "
+        'value: "…"'
+    )
+    assert "Pw-77" not in shown(outcomes["connect"])
 
 
 def test_postgres_health_dry_run_connects_nowhere():
