@@ -13,6 +13,8 @@ import http.server
 import json
 import os
 import socket
+import ssl
+import subprocess
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -400,6 +402,58 @@ def test_the_address_checked_is_the_address_connected_to(worker, monkeypatch):
     assert worker.lookups("status.test") == 1
     assert worker.connects() == [f"127.0.0.2 {port}"]
     rebound.socket.close()
+
+
+@pytest.fixture
+def tls_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Web, list[str]]]:
+    """An HTTPS server on 127.0.0.2 whose certificate names only `status.test` (trusted by
+    the worker through SSL_CERT_FILE), and the server names its clients asked for (SNI)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", "/CN=status.test", "-addext", "subjectAltName=DNS:status.test"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    asked: list[str] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: asked.append(str(name))
+    server = Web(("127.0.0.2", 0), WebHandler, bind_and_activate=False)
+    server.requests, server.redirects = [], {}
+    server.server_bind()
+    server.server_activate()
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+    yield server, asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_to_an_allowed_host_checks_its_certificate_by_name(worker, tls_web, monkeypatch):
+    server, asked = tls_web
+    port = server.server_address[1]
+    monkeypatch.setenv("NETWORK_GUARD_DNS", json.dumps({"status.test": ["127.0.0.2"]}))
+    outcome = health_check(f"https://status.test:{port}/ok", ("status.test",))
+
+    assert outcome.status == "succeeded", outcome
+    assert asked == ["status.test"]
+    assert server.requests[0][1]["Host"] == f"status.test:{port}"
+    assert worker.connects() == [f"127.0.0.2 {port}"]
+
+    by_address = f"https://127.0.0.2:{port}/ok"  # the certificate does not name the address
+    outcome = health_check(by_address, ("127.0.0.2",))
+
+    assert outcome.status == "failed"
+    assert outcome.error is not None
+    assert outcome.error.startswith(f"HttpFailed: GET {by_address} failed: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in outcome.error
+    assert server.paths() == ["/ok"]
 
 
 # -- the setting ---------------------------------------------------------------------------
