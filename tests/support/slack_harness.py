@@ -1,7 +1,8 @@
 """The real Bolt app behind a real HTTP server, and a Slack that signs requests to it.
 
 The app comes from `bot.chat.slack.server.build(...)`, exactly as `run` builds it, and is
-served by waitress through Bolt's `SlackRequestHandler` on 127.0.0.1. Its Web API calls go
+served on 127.0.0.1 by the same front `run` serves it with (`server.http_server`: waitress
+with the body cap, Bolt's WSGI adapter that refuses bodies it cannot read). Its Web API calls go
 to a `SlackApiDouble`. The helpers send what Slack sends: slash commands and interactions
 as form bodies, events as JSON, each signed with the app's signing secret::
 
@@ -30,13 +31,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.orm import Session, sessionmaker
-from waitress import create_server, wasyncore
+from waitress import wasyncore
 
 from bot.app import Application
 from bot.chat.slack.client import SlackChat
-from bot.chat.slack.server import EVENTS_PATH, build
+from bot.chat.slack.server import EVENTS_PATH, build, http_server
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
 from tests.support.slack_double import SlackApiDouble
@@ -153,8 +153,7 @@ class BotServer:
     # ---- lifecycle
 
     def start(self) -> BotServer:
-        wsgi = SlackRequestHandler(self.app, path=EVENTS_PATH)
-        self._server = create_server(wsgi, host="127.0.0.1", port=0, threads=8)
+        self._server = http_server(self.app, self.settings, host="127.0.0.1", port=0, threads=8)
         self._thread = threading.Thread(target=self._serve, name="bot-http", daemon=True)
         self._thread.start()
         return self
@@ -275,8 +274,10 @@ class BotServer:
         channel: str,
         message_ts: str | None = None,
         response_url: str = "action",
+        ephemeral: bool = False,
     ) -> HttpAnswer:
-        """A click on a button or a menu choice in a message."""
+        """A click on a button or a menu choice in a message (one only its reader sees,
+        when `ephemeral`)."""
         payload = {
             "type": "block_actions",
             "team": {"id": self.team_id, "domain": "incident-double"},
@@ -287,7 +288,7 @@ class BotServer:
                 "type": "message",
                 "message_ts": message_ts or "",
                 "channel_id": channel,
-                "is_ephemeral": False,
+                "is_ephemeral": ephemeral,
             },
             "trigger_id": self.trigger_id(),
             "channel": {"id": channel, "name": ""},

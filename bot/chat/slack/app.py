@@ -10,6 +10,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
 from bot.chat.slack import buttons, capture_events, forms, slash
+from bot.chat.slack.http_front import SignedRequests
 from bot.chat.slack.services import SlackServices
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ def create_app(services: SlackServices, *, socket_mode: bool) -> App:
         client=chat.client,
         signing_secret=settings.slack_signing_secret or None,
         authorize=authorize,
-        request_verification_enabled=not socket_mode,
+        # Over HTTP, SignedRequests checks signatures in place of Bolt's own check.
+        request_verification_enabled=False,
+        before_authorize=None if socket_mode else SignedRequests(settings.slack_signing_secret),
         token_verification_enabled=False,
         process_before_response=False,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS),

@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.orm import Session, sessionmaker
-from waitress import serve
 
 from bot.app import Application
 from bot.chat.port import ChatRejected, ChatUnavailable
 from bot.chat.slack.app import create_app
 from bot.chat.slack.client import SlackChat, make_web_client
+from bot.chat.slack.http_front import create_http_server
 from bot.chat.slack.services import SlackServices
 from bot.clock import Clock, utc_now
 from bot.config import Settings
@@ -58,6 +58,20 @@ def build(
     return SlackBot(application, chat, create_app(services, socket_mode=socket_mode))
 
 
+def http_server(
+    app: App, settings: Settings, *, host: str, port: int, threads: int = HTTP_THREADS
+) -> Any:
+    """The waitress server in front of the Bolt app, as `run` serves it (tests serve the same)."""
+    return create_http_server(
+        app,
+        path=EVENTS_PATH,
+        host=host,
+        port=port,
+        max_body_bytes=settings.slack_max_body_bytes,
+        threads=threads,
+    )
+
+
 def _learn_bot_user_id(chat: SlackChat, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
@@ -82,12 +96,7 @@ def run(settings: Settings, session_factory: sessionmaker[Session], host: str, p
             SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
         else:
             log.info("Serving Slack requests on http://%s:%s%s", host, port, EVENTS_PATH)
-            serve(
-                SlackRequestHandler(app, path=EVENTS_PATH),
-                host=host,
-                port=port,
-                threads=HTTP_THREADS,
-            )
+            http_server(app, settings, host=host, port=port).run()
     finally:
         stop.set()
         bot.application.stop()
