@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -173,10 +174,7 @@ class Deliverer:
         self.chat.set_purpose(channel_id, f"{incident.reference}: {incident.title}")
         if incident.summary_message_ref is None:
             for title, url in self.settings.incident_links:
-                filled = url.replace("{service}", incident.service or "")
-                self.chat.bookmark(
-                    channel_id, title, filled.replace("{reference}", incident.reference)
-                )
+                self.chat.bookmark(channel_id, title, _fill_link(url, incident))
             summary = messages.incident_summary(incident, self.settings, mention)
             incident.summary_message_ref = self.chat.post(channel_id, summary)
             session.commit()
@@ -228,6 +226,14 @@ class Deliverer:
             except Exception:
                 log.exception("Outbox delivery failed; retrying in %s s", interval_seconds)
             self._stop.wait(interval_seconds)
+
+
+def _fill_link(template: str, incident: Incident) -> str:
+    """An INCIDENT_LINKS URL with `{service}` and `{reference}` filled in, each encoded whole
+    (`/`, `?`, `#` and spaces too), so what someone typed cannot change where it points."""
+    for name, value in (("service", incident.service or ""), ("reference", incident.reference)):
+        template = template.replace(f"{{{name}}}", quote(value, safe=""))
+    return template
 
 
 def _coalescing_key(item: OutboxItem) -> tuple[object, ...]:

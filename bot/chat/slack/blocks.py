@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 from bot.chat.port import Action, Message
@@ -14,30 +15,51 @@ BLOCKS_MAX = 50
 ACTIONS_MAX = 25
 OPTIONS_MAX = 100
 OPTION_TEXT_MAX = 75
+MESSAGE_TEXT_MAX = 40000  # beyond this Slack answers msg_too_long
 # How a button's action id says what to do with its command.
 ACTION_KINDS = {"nothing": "run", "text": "ask_text", "person": "ask_person"}
-_ESCAPED_REFERENCE = re.compile(r"&lt;([@#][UWC][A-Z0-9]+(?:\|[^&<>]*)?)&gt;")
+# The bot's own mentions carry this key (new each start), so rendering tells them from
+# mentions someone typed into a title or a note, which must stay text and ping nobody.
+_MENTION_KEY = secrets.token_hex(8)
+_BOT_MENTION = re.compile(rf"&lt;@([^|]+?)\|{_MENTION_KEY}&gt;")
+# What clipping must not cut in two: an entity (&amp;) or markup (<@U123>).
+_OPEN_MARKUP = re.compile(r"(&[a-z]*|<[^>]*)$")
 
 Block = dict[str, Any]
 
 
+def bot_mention(user: str) -> str:
+    """A mention the bot writes into a message; `slack_escape` makes it ping `user`."""
+    return f"<@{user}|{_MENTION_KEY}>"
+
+
 def slack_escape(text: str) -> str:
-    """Escape &, < and > for mrkdwn, keeping user mentions and channel links working."""
+    """Text as Slack shows it literally (&, < and > escaped): typed `<!channel>`, `<@U…>`
+    or `<https://…|label>` stay text, while the bot's own mentions still work."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _ESCAPED_REFERENCE.sub(r"<\1>", escaped)
+    return _BOT_MENTION.sub(r"<@\1>", escaped)
+
+
+def clip(markup: str, limit: int) -> str:
+    """Escaped text cut to `limit` characters, never inside an entity or a mention."""
+    if len(markup) <= limit:
+        return markup
+    return _OPEN_MARKUP.sub("", markup[: limit - 1]) + "…"
+
+
+def clip_plain(text: str, limit: int) -> str:
+    """Plain text (labels, options) cut to `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_MAX)}}
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT_MAX)}}
 
 
 def payload(message: Message) -> dict[str, Any]:
     """The `text` (notifications, screen readers) and `blocks` arguments of a Slack message."""
-    return {"text": slack_escape(message.text), "blocks": render_blocks(message)}
+    text = clip(slack_escape(message.text), MESSAGE_TEXT_MAX)
+    return {"text": text, "blocks": render_blocks(message)}
 
 
 def render_blocks(message: Message) -> list[Block]:
@@ -46,7 +68,7 @@ def render_blocks(message: Message) -> list[Block]:
     fields = [
         {
             "type": "mrkdwn",
-            "text": _clip(f"*{slack_escape(label)}*\n{slack_escape(value)}", FIELD_TEXT_MAX),
+            "text": clip(f"*{slack_escape(label)}*\n{slack_escape(value)}", FIELD_TEXT_MAX),
         }
         for label, value in message.fields
     ]
@@ -77,7 +99,7 @@ def _actions_block(actions: tuple[Action, ...]) -> Block:
                     "placeholder": plain_text(action.label),
                     "options": [
                         {
-                            "text": plain_text(_clip(choice.label, OPTION_TEXT_MAX)),
+                            "text": plain_text(clip_plain(choice.label, OPTION_TEXT_MAX)),
                             "value": choice.command,
                         }
                         for choice in action.choices[:OPTIONS_MAX]
@@ -109,7 +131,7 @@ def _table_sections(columns: tuple[str, ...], rows: tuple[tuple[str, ...], ...])
     for row in rows:
         head, *rest = (slack_escape(cell) for cell in row)
         line = f"`{head}` " + " · ".join(cell for cell in rest if cell)
-        line = _clip(line, SECTION_TEXT_MAX)
+        line = clip(line, SECTION_TEXT_MAX)
         if chunk and size + len(line) + 1 > SECTION_TEXT_MAX:
             sections.append(_section("\n".join(chunk)))
             chunk, size = [], 0

@@ -22,7 +22,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.chat.port import Channel, ChatRejected, ChatUnavailable, Message
-from bot.chat.slack.blocks import payload
+from bot.chat.slack.blocks import bot_mention, clip, payload, slack_escape
 from bot.commands.grammar import parse_plain_mention
 
 log = logging.getLogger(__name__)
@@ -129,11 +129,14 @@ class SlackChat:
                 log.warning("Could not invite %s to %s: %s", user, channel_id, error)
 
     def set_topic(self, channel_id: str, topic: str) -> None:
-        self.call("conversations_setTopic", channel=channel_id, topic=_clip(topic, TOPIC_MAX))
+        topic = clip(slack_escape(topic), TOPIC_MAX)
+        self.call("conversations_setTopic", channel=channel_id, topic=topic)
 
     def set_purpose(self, channel_id: str, purpose: str) -> None:
         self.call(
-            "conversations_setPurpose", channel=channel_id, purpose=_clip(purpose, PURPOSE_MAX)
+            "conversations_setPurpose",
+            channel=channel_id,
+            purpose=clip(slack_escape(purpose), PURPOSE_MAX),
         )
 
     def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
@@ -167,7 +170,7 @@ class SlackChat:
         self.call("bookmarks_add", channel_id=channel_id, title=title, type="link", link=url)
 
     def mention(self, user: str) -> str:
-        return f"<@{user}>"
+        return bot_mention(user)
 
     def parse_mention(self, word: str) -> str | None:
         return parse_slack_mention(word)
@@ -177,7 +180,3 @@ def parse_slack_mention(word: str) -> str | None:
     """Slack writes `<@U123|alice>` (or `<@U123>`) for a mention; `@alice` works too."""
     slack = _SLACK_MENTION.match(word)
     return slack.group(1) if slack else parse_plain_mention(word)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

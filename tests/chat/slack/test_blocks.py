@@ -1,14 +1,27 @@
 """Block Kit rendering stays within Slack's limits and keeps user text inert."""
 
 from bot.chat.port import Action, Choice, Message, Table
-from bot.chat.slack.blocks import render_blocks, slack_escape
+from bot.chat.slack.blocks import bot_mention, clip, render_blocks, slack_escape
 
 
-def test_user_text_is_escaped_but_mentions_and_channel_links_still_work():
-    text = "a <b>bold</b> & <!channel> move by <@U123ABC> in <#C0001|inc-1>"
-    assert slack_escape(text) == (
-        "a &lt;b&gt;bold&lt;/b&gt; &amp; &lt;!channel&gt; move by <@U123ABC> in <#C0001|inc-1>"
+def test_typed_markup_stays_text_and_only_the_bots_own_mentions_ping():
+    typed = (
+        "a <b>bold</b> & <!channel> <!here> move by <@U123ABC> in <#C0001|inc-1> "
+        "<https://evil.example|docs>"
     )
+    assert slack_escape(f"{typed}, said {bot_mention('U0ALICE')}") == (
+        "a &lt;b&gt;bold&lt;/b&gt; &amp; &lt;!channel&gt; &lt;!here&gt; move by &lt;@U123ABC&gt; "
+        "in &lt;#C0001|inc-1&gt; &lt;https://evil.example|docs&gt;, said <@U0ALICE>"
+    )
+    # A mention written like the bot's but without its key is text too.
+    assert slack_escape("<@U123|0123456789abcdef>") == "&lt;@U123|0123456789abcdef&gt;"
+
+
+def test_clipping_never_cuts_an_entity_or_a_mention_in_two():
+    assert clip("x" * 8 + "&amp;", 10) == "x" * 8 + "…"
+    assert clip("x" * 6 + "<@U0ALICE> y", 10) == "x" * 6 + "…"
+    assert clip("x" * 20, 10) == "x" * 9 + "…"
+    assert clip("short &amp; <@U1>", 100) == "short &amp; <@U1>"
 
 
 def test_fields_are_split_into_sections_of_ten():
