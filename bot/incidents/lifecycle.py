@@ -14,6 +14,8 @@ from bot.incidents.timeline import record_event
 from bot.storage.models import MAX_ID, EventKind, Incident, IncidentSequence, Status, TimelineEvent
 
 SERVICE_MAX_LENGTH = 200
+# The longest resolution summary, in characters: it is shown whole on the pinned summary.
+SUMMARY_MAX_LENGTH = 1500
 REFERENCE = re.compile(r"^INC-(\d+)$", re.IGNORECASE)
 
 # Where an incident may go from each status. Going back from resolved is a reopen.
@@ -74,6 +76,24 @@ def check_title(title: str, settings: Settings) -> str:
     return title
 
 
+def check_service(service: str | None) -> str | None:
+    """The service name, trimmed (None when empty), if it is not too long."""
+    service = (service or "").strip() or None
+    if service is not None and len(service) > SERVICE_MAX_LENGTH:
+        raise UsageError(f"The service name is longer than {SERVICE_MAX_LENGTH} characters.")
+    return service
+
+
+def check_summary_length(summary: str) -> None:
+    """Refuse a resolution summary longer than SUMMARY_MAX_LENGTH."""
+    length = len(summary.strip())
+    if length > SUMMARY_MAX_LENGTH:
+        raise UsageError(
+            f"The summary is {length} characters long; the limit is {SUMMARY_MAX_LENGTH}. "
+            "Resolve with a short summary and put the details in notes."
+        )
+
+
 def declare(
     session: Session,
     *,
@@ -92,9 +112,7 @@ def declare(
     """
     title = check_title(title, settings)
     severity = parse_severity(severity, settings) if severity else settings.default_severity
-    service = (service or "").strip() or None
-    if service is not None and len(service) > SERVICE_MAX_LENGTH:
-        raise UsageError(f"The service name is longer than {SERVICE_MAX_LENGTH} characters.")
+    service = check_service(service)
     if started_at is not None and started_at > now:
         raise UsageError("The impact cannot start in the future.")
 
@@ -186,6 +204,8 @@ def change_status(
         raise InvalidTransition(f"{incident.reference} is already {current}.")
     if to not in TRANSITIONS[current]:
         raise InvalidTransition(_refusal(incident, current, to))
+    if summary is not None:
+        check_summary_length(summary)
     moment = at or now
 
     if current == Status.RESOLVED and to == Status.INVESTIGATING:

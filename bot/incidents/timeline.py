@@ -12,6 +12,8 @@ from bot.errors import NotFound, UsageError
 from bot.storage.models import MAX_ID, EventKind, Incident, TimelineEvent
 
 NOTE_KINDS = (EventKind.NOTE, EventKind.CHAT_MESSAGE)
+# The longest note people may write, in characters: one section of a chat message.
+NOTE_MAX_LENGTH = 3000
 
 
 def record_event(
@@ -53,6 +55,7 @@ def add_note(
     text = text.strip()
     if not text:
         raise UsageError("A note needs some text: `note <text>`.")
+    check_note_length(text)
     return record_event(
         session,
         incident=incident,
@@ -123,6 +126,8 @@ def edit_note(
     if not text:
         raise UsageError("The new text is empty: `note edit <id> <new text>`.")
     note = _editable_note(session, incident, event_id)
+    if note.kind == EventKind.NOTE:  # a captured chat message keeps the chat's own limit
+        check_note_length(text)
     old_text = note.text
     note.text = text
     note.edited_at = now
@@ -135,6 +140,15 @@ def edit_note(
         now=now,
         data={"note_id": note.id, "old_text": old_text, "new_text": text},
     )
+
+
+def check_note_length(text: str) -> None:
+    """Refuse a note longer than people may write (NOTE_MAX_LENGTH)."""
+    if len(text) > NOTE_MAX_LENGTH:
+        raise UsageError(
+            f"The note is {len(text)} characters long; the limit is {NOTE_MAX_LENGTH}. "
+            "Split it into several notes."
+        )
 
 
 def delete_note(

@@ -7,14 +7,15 @@ Submissions are checked before the ack, so mistakes show next to the field
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
 from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot.chat.port import Context
-from bot.chat.slack.blocks import OPTION_TEXT_MAX, plain_text
+from bot.chat.slack.blocks import OPTION_TEXT_MAX, clip_plain, plain_text
 from bot.chat.slack.services import SlackServices
+from bot.chat.slack.submissions import Submission
 from bot.commands.types import (
     AddNote,
     AssignRole,
@@ -22,17 +23,31 @@ from bot.commands.types import (
     Declare,
     Resolve,
 )
-from bot.errors import UsageError
-from bot.incidents.lifecycle import check_title
+from bot.incidents.lifecycle import (
+    SERVICE_MAX_LENGTH,
+    SUMMARY_MAX_LENGTH,
+    check_service,
+    check_summary_length,
+    check_title,
+    parse_severity,
+)
+from bot.incidents.roles import parse_role
+from bot.incidents.timeline import NOTE_MAX_LENGTH, check_note_length
 
-# The commands whose button asks for free text: the form's title and question.
-TEXT_FORMS = {"note": ("Add a note", "What happened?"), "resolve": ("Resolve", "What resolved it?")}
+# The commands whose button asks for free text: the form's title, question and limit.
+TEXT_FORMS = {
+    "note": ("Add a note", "What happened?", NOTE_MAX_LENGTH),
+    "resolve": ("Resolve", "What resolved it?", SUMMARY_MAX_LENGTH),
+}
+# What a form's buttons put in its metadata: the command and the incident it is for.
+TEXT_TARGET = re.compile(r"(note|resolve) (INC-\d+)")
+PERSON_TARGET = re.compile(r"role (INC-\d+)")
 
 View = dict[str, Any]
 
 
 def _plain(text: str) -> dict[str, Any]:
-    return plain_text(text[:OPTION_TEXT_MAX])
+    return plain_text(clip_plain(text, OPTION_TEXT_MAX))
 
 
 def _input(block_id: str, label: str, element: dict[str, Any], optional: bool = False) -> View:
@@ -70,7 +85,12 @@ def declare_view(services: SlackServices, channel: str) -> View:
                 "Severity",
                 {"type": "static_select", "options": options, "initial_option": default},
             ),
-            _input("service", "Affected service", {"type": "plain_text_input"}, optional=True),
+            _input(
+                "service",
+                "Affected service",
+                {"type": "plain_text_input", "max_length": SERVICE_MAX_LENGTH},
+                optional=True,
+            ),
             _input(
                 "description",
                 "What is happening?",
@@ -86,92 +106,88 @@ def open_declare_form(services: SlackServices, *, trigger_id: str, channel: str)
     services.chat.client.views_open(trigger_id=trigger_id, view=declare_view(services, channel))
 
 
-def _values(body: dict[str, Any]) -> dict[str, Any]:
-    """Each input block's value, by block id."""
-    values: dict[str, Any] = {}
-    for block_id, fields in body["view"]["state"]["values"].items():
-        field = fields["value"]
-        if "selected_option" in field:
-            values[block_id] = (field["selected_option"] or {}).get("value")
-        elif "selected_date_time" in field:
-            values[block_id] = field["selected_date_time"]
-        elif "selected_user" in field:
-            values[block_id] = field["selected_user"]
-        else:
-            values[block_id] = field.get("value")
-    return values
-
-
-def _metadata(body: dict[str, Any]) -> dict[str, Any]:
-    return dict(json.loads(body["view"].get("private_metadata") or "{}"))
-
-
 def register(app: App, services: SlackServices) -> None:
     settings = services.settings
 
-    def run(body: dict[str, Any], command: Command) -> None:
+    def answer(ack: Ack, form: Submission) -> bool:
+        """Show the form's errors, or close it; True when the command may run."""
+        if form.errors:
+            ack(response_action="errors", errors=form.errors)
+            return False
+        ack()
+        return True
+
+    def run(body: dict[str, Any], form: Submission, command: Command) -> None:
         user = body["user"]["id"]
-        channel = _metadata(body).get("channel")
-        reply = services.handler.run(command, Context(actor=user, channel_id=channel))
-        services.tell(user=user, channel=channel, reply=reply)
+        context = Context(actor=user, channel_id=form.channel)
+        reply = services.handler.run(command, context)
+        services.tell(user=user, channel=form.channel, reply=reply)
 
     @app.view("declare")
     def on_declare(ack: Ack, body: dict[str, Any]) -> None:
-        values = _values(body)
-        errors = {}
-        try:
-            check_title(values.get("title") or "", settings)
-        except UsageError as problem:
-            errors["title"] = str(problem)
-        started = values.get("started")
-        started_at = datetime.fromtimestamp(int(started), UTC) if started else None
-        if started_at is not None and started_at > services.clock():
-            errors["started"] = "The impact cannot start in the future."
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        ack()
-        command = Declare(
-            title=values["title"],
-            severity=values.get("severity"),
-            service=values.get("service"),
-            description=values.get("description"),
-            started_at=started_at.isoformat() if started_at else None,
+        form = Submission(body)
+        title = form.check("title", check_title, form.text("title"), settings)
+        severity = form.check(
+            "severity", parse_severity, form.choice("severity", "Choose a severity."), settings
         )
-        run(body, command)
+        service = form.check("service", check_service, form.text("service"))
+        description = form.text("description")
+        started_at = form.moment("started", services.clock())
+        if answer(ack, form):
+            command = Declare(
+                title=title,
+                severity=severity,
+                service=service,
+                description=description or None,
+                started_at=started_at.isoformat() if started_at else None,
+            )
+            run(body, form, command)
 
     @app.view("ask_text")
     def on_text(ack: Ack, body: dict[str, Any]) -> None:
-        text = (_values(body).get("text") or "").strip()
+        form = Submission(body)
+        target = form.target("text", TEXT_TARGET)
+        text = form.text("text")
         if not text:
-            ack(response_action="errors", errors={"text": "Write something first."})
-            return
-        ack()
-        verb, reference = _metadata(body)["command"].split()
-        command: Command = (
-            Resolve(reference=reference, summary=text)
-            if verb == "resolve"
-            else AddNote(reference=reference, text=text)
-        )
-        run(body, command)
+            form.errors.setdefault("text", "Write something first.")
+        elif target:
+            limit = check_summary_length if target[0] == "resolve" else check_note_length
+            form.check("text", limit, text)
+        if answer(ack, form):
+            verb, reference = target
+            command: Command = (
+                Resolve(reference=reference, summary=text)
+                if verb == "resolve"
+                else AddNote(reference=reference, text=text)
+            )
+            run(body, form, command)
 
     @app.view("ask_person")
     def on_person(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        values = _values(body)
-        reference = _metadata(body)["command"].split()[1]
-        run(body, AssignRole(reference=reference, role=values["role"], holder=values["person"]))
+        form = Submission(body)
+        target = form.target("role", PERSON_TARGET)
+        role = form.check("role", parse_role, form.choice("role", "Choose a role."), settings)
+        person = form.choice("person", "Choose a person.", key="selected_user")
+        if answer(ack, form):
+            (reference,) = target
+            run(body, form, AssignRole(reference=reference, role=role, holder=person))
 
 
 def text_view(command: str, channel: str) -> View:
-    title, label = TEXT_FORMS[command.split()[0]]
+    title, label, limit = TEXT_FORMS[command.split()[0]]
     return {
         "type": "modal",
         "callback_id": "ask_text",
         "private_metadata": json.dumps({"command": command, "channel": channel}),
         "title": _plain(title),
         "submit": _plain("Save"),
-        "blocks": [_input("text", label, {"type": "plain_text_input", "multiline": True})],
+        "blocks": [
+            _input(
+                "text",
+                label,
+                {"type": "plain_text_input", "multiline": True, "max_length": limit},
+            )
+        ],
     }
 
 
