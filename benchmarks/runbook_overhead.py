@@ -120,6 +120,9 @@ class QuietChat:
     def parse_mention(self, word: str) -> str | None:
         return word[1:] if word.startswith("@") and len(word) > 1 else None
 
+    def group_members(self, group: str) -> set[str]:
+        return set()
+
 
 @dataclass(frozen=True)
 class Bot:

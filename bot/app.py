@@ -18,6 +18,7 @@ from bot.commands.grammar import Grammar
 from bot.commands.handler import CommandHandler
 from bot.commands.services import CommandServices
 from bot.config import Settings
+from bot.incidents.permissions import Permissions
 from bot.runbooks.engine import RunbookEngine
 
 
@@ -35,10 +36,13 @@ class Application:
         self.deliverer = Deliverer(
             settings=settings, session_factory=session_factory, chat=chat, clock=clock
         )
+        # Who may do what; the chat says who is in a group, the domain never asks it itself.
+        permissions = Permissions(settings, group_members=chat.group_members)
         self.runbooks = RunbookEngine(
             settings=settings,
             session_factory=session_factory,
             deliver=self.deliverer.deliver_now,
+            permissions=permissions,
             clock=clock,
         )
         services = CommandServices(
@@ -51,7 +55,9 @@ class Application:
         grammar = Grammar(
             settings.command_name, settings.severity_names, parse_mention=chat.parse_mention
         )
-        self.handler = CommandHandler(services, grammar=grammar, runbooks=self.runbooks)
+        self.handler = CommandHandler(
+            services, grammar=grammar, runbooks=self.runbooks, permissions=permissions
+        )
         self.capture = MessageCapture(services)
 
     def start(self, *, replay_now: bool = False) -> None:

@@ -138,7 +138,7 @@ def _run_shell(settings: Settings, user: str, session_factory: sessionmaker[Sess
     # A pipe has no width: COLUMNS sets it, else 120 keeps tables readable in logs.
     width = None if interactive or "COLUMNS" in os.environ else 120
     console = Console(highlight=False, width=width, force_terminal=interactive)
-    chat = ConsoleChat(console)
+    chat = ConsoleChat(console, groups=settings.terminal_groups)
     application = Application(settings, session_factory=session_factory, chat=chat)
     with session_factory() as session:
         channels = session.execute(

@@ -31,22 +31,29 @@ DEFAULT_SEVERITIES = (
     "SEV4=Low: cosmetic or internal impact, no customer is blocked"
 )
 DEFAULT_ROLES = "commander,communications,scribe,operations"
-DEFAULT_PERMISSIONS = "close=commander,declarer;reopen=commander,declarer"
-# What a permission rule can name: the changes, and who besides the roles may do them.
-PERMISSION_ACTIONS = (
-    "status",
-    "sev",
-    "role",
-    "note",
-    "started",
-    "detected",
-    "ack",
-    "action",
-    "resolve",
-    "close",
-    "reopen",
-)
-PERMISSION_PEOPLE = ("declarer", "anyone")
+# Who may do what on every incident unless INCIDENT_PERMISSIONS changes a rule: action ->
+# roles, `declarer`, `responders` or `anyone`. Incident admins may always. README "Permissions".
+DEFAULT_PERMISSION_RULES: dict[str, tuple[str, ...]] = {
+    "role": ("anyone",),  # take (or give) a role nobody holds
+    "note": ("anyone",),  # add a note; edit or delete one of your own
+    "status": ("responders",),
+    "sev": ("responders",),
+    "started": ("responders",),
+    "detected": ("responders",),
+    "ack": ("responders",),
+    "action": ("responders",),
+    "resolve": ("responders",),
+    "runbook": ("responders",),  # start one; the runbook's own `allowed` may narrow it
+    "steer": ("responders",),  # done, failed or cancel of your own run or of the bot's
+    "reassign": ("commander",),  # give away or clear a role someone else holds
+    "others_notes": ("commander",),  # edit or delete someone else's note
+    "others_runs": ("commander",),  # done, failed or cancel of someone else's run
+    "close": ("commander",),
+    "reopen": ("commander",),
+}
+PERMISSION_ACTIONS = tuple(DEFAULT_PERMISSION_RULES)
+PERMISSION_PEOPLE = ("declarer", "responders", "anyone")
+GROUP_PREFIX = "group:"  # a group in a list of people: group:oncall or group:S0604QSJC
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,27 @@ def _parse_permissions(value: str) -> dict[str, tuple[str, ...]]:
             raise ValueError(entry)
         rules[action] = who
     return rules
+
+
+def _parse_people(value: str) -> tuple[str, ...]:
+    people = tuple(entry.strip() for entry in value.split(",") if entry.strip())
+    for person in people:
+        if any(char.isspace() for char in person) or person == GROUP_PREFIX:
+            raise ValueError(person)
+    return people
+
+
+def _parse_groups(value: str) -> dict[str, tuple[str, ...]]:
+    groups: dict[str, tuple[str, ...]] = {}
+    for entry in value.split(";"):
+        if not entry.strip():
+            continue
+        name, sep, people = entry.partition("=")
+        members = _parse_people(people)
+        if not sep or not name.strip() or any(m.startswith(GROUP_PREFIX) for m in members):
+            raise ValueError(entry)
+        groups[name.strip()] = members
+    return groups
 
 
 def _parse_links(value: str) -> tuple[tuple[str, str], ...]:
@@ -260,11 +288,43 @@ SETTINGS: dict[str, Setting] = {
     ),
     "permissions": Setting(
         "INCIDENT_PERMISSIONS",
-        DEFAULT_PERMISSIONS,
-        "Who may make which change, as `action=who,who` separated by `;`. Who: a role, "
-        "`declarer` or `anyone`; actions not listed are open to anyone.",
+        "",
+        "Changes to the default permission rules, as `action=who,who` separated by `;`. "
+        "Who: a role, `declarer`, `responders` or `anyone`. Empty: the defaults.",
         _parse_permissions,
         f"action=who pairs separated by ';', actions among {', '.join(PERMISSION_ACTIONS)}",
+    ),
+    "responders": Setting(
+        "INCIDENT_RESPONDERS",
+        "",
+        "People and groups who are responders of every incident, separated by `,`: user ids "
+        "and `group:<name>` (a Slack user group's handle or id).",
+        _parse_people,
+        "user ids and group:<name> entries separated by ','",
+    ),
+    "admins": Setting(
+        "INCIDENT_ADMINS",
+        "",
+        "People and groups who may do on every incident what its commander may, "
+        "separated by `,`: user ids and `group:<name>`.",
+        _parse_people,
+        "user ids and group:<name> entries separated by ','",
+    ),
+    "runbook_approvers": Setting(
+        "RUNBOOK_APPROVERS",
+        "",
+        "People and groups who may approve any runbook step that waits for approval "
+        "(never in a run they started), separated by `,`: user ids and `group:<name>`.",
+        _parse_people,
+        "user ids and group:<name> entries separated by ','",
+    ),
+    "terminal_groups": Setting(
+        "TERMINAL_GROUPS",
+        "",
+        "Groups for the terminal chat, which has none of its own, as `name=user,user` "
+        "separated by `;`; name them as `group:<name>`.",
+        _parse_groups,
+        "name=user,user entries separated by ';'",
     ),
     "title_max_length": Setting(
         "INCIDENT_TITLE_MAX_LENGTH",
@@ -475,6 +535,10 @@ class Settings:
     default_severity: str = _setting("default_severity")
     roles: tuple[str, ...] = _setting("roles")
     permissions: dict[str, tuple[str, ...]] = _setting("permissions")
+    responders: tuple[str, ...] = _setting("responders")
+    admins: tuple[str, ...] = _setting("admins")
+    runbook_approvers: tuple[str, ...] = _setting("runbook_approvers")
+    terminal_groups: dict[str, tuple[str, ...]] = _setting("terminal_groups")
     title_max_length: int = _setting("title_max_length")
     runbook_dirs: tuple[Path, ...] = _setting("runbook_dirs")
     runbook_artifacts_dir: str = _setting("runbook_artifacts_dir")
@@ -517,7 +581,7 @@ class Settings:
             if unknown:
                 raise ConfigError(
                     f"INCIDENT_PERMISSIONS names {', '.join(unknown)} for {action}: expected "
-                    f"roles ({', '.join(self.roles)}), declarer or anyone"
+                    f"roles ({', '.join(self.roles)}), declarer, responders or anyone"
                 )
 
     @property

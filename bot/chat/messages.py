@@ -12,7 +12,7 @@ from datetime import timedelta, tzinfo
 from bot.chat.port import Action, Choice, Message, Table
 from bot.config import Settings
 from bot.incidents.lifecycle import TRANSITIONS
-from bot.incidents.permissions import NotAllowed
+from bot.incidents.permissions import NotAllowed, Who
 from bot.postmortems.drafts import Draft
 from bot.storage.models import ActionItem, EventKind, Incident, Postmortem, Status, TimelineEvent
 from bot.times import format_duration, format_time
@@ -224,12 +224,17 @@ def postmortem_drafted(
 
 
 def not_allowed(refusal: NotAllowed, mention: Mention) -> Message:
-    """Who may do what was refused, by name."""
-    who = " or ".join(
-        f"the {what} ({mention(holder)})" if holder else f"the {what} (nobody yet)"
-        for what, holder in refusal.allowed
-    )
-    return error(f"Only {who} may {refusal.action} {refusal.incident.reference}.")
+    """Who may do what was refused, by name, and why the person's own claim did not count."""
+    *others, last = [_allowed(allowed, mention) for allowed in refusal.allowed]
+    who = f"{', '.join(others)} or {last}" if others else last
+    text = f"Only {who} may {refusal.doing}."
+    return error(f"{refusal.reason} {text}" if refusal.reason else text)
+
+
+def _allowed(who: Who, mention: Mention) -> str:
+    if who.people is None:  # a configured list: its members are not spelled out
+        return who.what
+    return f"{who.what} ({', '.join(mention(p) for p in who.people) or 'nobody yet'})"
 
 
 def error(text: str) -> Message:

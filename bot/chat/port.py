@@ -115,3 +115,9 @@ class ChatPort(Protocol):
 
     def parse_mention(self, word: str) -> str | None:
         """The user a typed word mentions, in this chat's syntax; None if it is no mention."""
+
+    def group_members(self, group: str) -> set[str]:
+        """The people in one of this chat's groups (by name or id) now; empty when unknown.
+
+        Never raises: a group the chat cannot read right now has nobody in it.
+        """

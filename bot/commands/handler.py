@@ -48,13 +48,13 @@ from bot.commands.types import (
     Targeted,
 )
 from bot.errors import IncidentBotError
-from bot.incidents import actions, lifecycle, permissions, roles, timeline
-from bot.incidents.permissions import NotAllowed
+from bot.incidents import actions, lifecycle, roles, timeline
+from bot.incidents.permissions import NotAllowed, Permissions, record_refusal
 from bot.postmortems import drafts, record
 from bot.runbooks.engine import RunbookEngine
 from bot.runbooks.triggers import run_triggers
 from bot.storage import outbox
-from bot.storage.models import ActionKind, EventKind, Incident, Status, TimelineEvent
+from bot.storage.models import MAX_ID, ActionKind, EventKind, Incident, Status, TimelineEvent
 from bot.storage.outbox import (
     AnnounceDeclared,
     AnnounceEvent,
@@ -85,7 +85,12 @@ class CommandHandler:
     """Runs commands typed in any chat against the domain and answers in that chat."""
 
     def __init__(
-        self, services: CommandServices, *, grammar: Grammar, runbooks: RunbookEngine
+        self,
+        services: CommandServices,
+        *,
+        grammar: Grammar,
+        runbooks: RunbookEngine,
+        permissions: Permissions,
     ) -> None:
         self.settings = services.settings
         self.session_factory = services.session_factory
@@ -94,6 +99,7 @@ class CommandHandler:
         self.deliver = services.deliver
         self.grammar = grammar
         self.runbooks = runbooks
+        self.permissions = permissions
         self.runbook_commands = RunbookCommands(services, grammar=grammar, runbooks=runbooks)
 
     def handle(self, text: str, context: Context) -> Reply | None:
@@ -109,12 +115,22 @@ class CommandHandler:
         try:
             return self._run(command, text, context)
         except NotAllowed as refusal:
+            self._record(refusal)
             return Reply(messages.not_allowed(refusal, self.mention))
         except IncidentBotError as problem:
             return Reply(messages.error(str(problem)))
         except Exception:
             log.exception("Unexpected error running %r for %s", command, context.actor)
             return Reply(messages.error(UNEXPECTED))
+
+    def _record(self, refusal: NotAllowed) -> None:
+        """Keep the refusal on the timeline; failing to must not hide the answer."""
+        try:
+            with self.session_factory() as session:
+                record_refusal(session, refusal, self.clock())
+                session.commit()
+        except Exception:
+            log.exception("Could not record the refusal of %r", refusal.doing)
 
     # -- routing ---------------------------------------------------------------
 
@@ -275,7 +291,8 @@ class CommandHandler:
         actor = ctx.actor
         action = command.permission_on(incident.status)
         assert action is not None, f"{command!r} changes an incident but names no permission"
-        permissions.require(self.settings, incident=incident, actor=actor, action=action)
+        owner = self._owner(session, incident, command)
+        self.permissions.require(incident, actor, action, owner=owner)
         common = _Common(incident=incident, actor=actor, now=now)
         match command:
             case SetStatus(status=status, at=at):
@@ -323,6 +340,18 @@ class CommandHandler:
             case CompleteAction(item_id=item_id):
                 return actions.complete_action_item(session, item_id=item_id, **common)
         raise AssertionError(f"no handler for {command!r}")
+
+    def _owner(self, session: Session, incident: Incident, command: Targeted) -> str | None:
+        """Who holds the role or wrote the note a command changes (None: nobody, or no such)."""
+        match command:
+            case AssignRole(role=role):
+                return incident.current_roles().get(roles.parse_role(role, self.settings))
+            case EditNote(note_id=note_id) | DeleteNote(note_id=note_id):
+                note = session.get(TimelineEvent, note_id) if note_id <= MAX_ID else None
+                if note is None or note.incident_id != incident.id or note.deleted_at:
+                    return None  # the timeline says what is wrong with the id
+                return note.actor if note.kind in timeline.NOTE_KINDS else None
+        return None
 
     def _time(self, typed: str | None, now: datetime) -> datetime | None:
         return parse_time(typed, now=now, tz=self.settings.timezone) if typed else None

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, utc_now
 from bot.config import Settings
-from bot.errors import Forbidden, NotFound, UsageError
-from bot.incidents.permissions import is_one_of
+from bot.errors import NotFound, UsageError
+from bot.incidents.permissions import Permissions
 from bot.incidents.timeline import record_event
 from bot.runbooks import params as runbook_params
 from bot.runbooks.discovery import Catalog, discover
 from bot.runbooks.execution import ExecutionServices, RunExecution, Stopping
-from bot.runbooks.journal import RunJournal, get_run
+from bot.runbooks.journal import BOT, RunJournal, get_run
 from bot.runbooks.live import Activity, Live
 from bot.runbooks.spec import RunbookSpec, StepSpec
 from bot.storage.models import (
@@ -39,6 +39,7 @@ from bot.storage.models import (
 )
 
 log = logging.getLogger(__name__)
+REFUSED = EventKind.RUNBOOK_REFUSED
 
 
 class RunbookEngine:
@@ -50,10 +51,12 @@ class RunbookEngine:
         settings: Settings,
         session_factory: sessionmaker[Session],
         deliver: Callable[[int], object],
+        permissions: Permissions,
         clock: Clock = utc_now,
         max_parallel_runs: int = 8,
     ) -> None:
         self.settings = settings
+        self.permissions = permissions
         self.session_factory = session_factory
         self.deliver = deliver
         self.clock = clock
@@ -68,6 +71,8 @@ class RunbookEngine:
             stopping=self.stopping,
             artifacts_root=Path(settings.runbook_artifacts_dir),
             http_allow=settings.runbook_http_allow,
+            memory_limit_mb=settings.runbook_memory_limit_mb,
+            cpu_seconds=settings.runbook_cpu_seconds,
         )
         self._pool = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="runbook")
         self._live: dict[int, Live] = {}
@@ -103,9 +108,9 @@ class RunbookEngine:
         Returns the run and its secret parameters, which are kept in memory only.
         """
         spec = self.spec(name)
-        values = runbook_params.parse_arguments(spec, words)
+        values = runbook_params.parse_arguments(spec, words, self.settings)
         if not by_trigger:  # the runbook's own trigger needs nobody's permission
-            self._require_runner(session, spec, incident, actor)
+            self.permissions.require_runner(incident, actor, spec.name, spec.allowed)
         secret_names = {param.name for param in spec.params if param.secret}
         secrets = {key: str(value) for key, value in values.items() if key in secret_names}
         now = self.clock()
@@ -143,23 +148,6 @@ class RunbookEngine:
         self.activity.started()
         self._pool.submit(self._execute_safely, run_id)
 
-    def _require_runner(
-        self, session: Session, spec: RunbookSpec, incident: Incident, actor: str
-    ) -> None:
-        if is_one_of(incident, actor, _people(spec.allowed)):
-            return
-        record_event(
-            session,
-            incident=incident,
-            kind=EventKind.RUNBOOK_REFUSED,
-            actor=actor,
-            text=f"{actor} may not run {spec.name}",
-            now=self.clock(),
-            data={"runbook": spec.name, "allowed": list(spec.allowed)},
-        )
-        session.commit()  # the refusal itself is on the record
-        raise Forbidden(f"Only {_describe(_people(spec.allowed))} may run {spec.name}.")
-
     # -- people deciding ---------------------------------------------------------
 
     def decide(self, session: Session, *, run_id: int, actor: str, decision: str) -> RunbookRun:
@@ -184,8 +172,10 @@ class RunbookEngine:
             raise UsageError(f"The approval of step {step.name} has expired.")
         if step.decision is not None:
             raise UsageError(f"Step {step.name} was already {step.decision} by {step.decided_by}.")
-        if not manual and spec_step is not None and spec_step.approval is not None:
-            self._require_approver(session, run, step, spec_step, actor)
+        if manual:
+            self._require_steer(run, actor, f"mark step {step.name} of run #{run.id} {decision}")
+        else:
+            self._require_approver(run, step, spec_step, actor, decision)
         # One decision only, even when two people click at the same moment.
         taken = session.execute(
             update(RunbookStepRun)
@@ -219,38 +209,50 @@ class RunbookEngine:
 
     def _require_approver(
         self,
-        session: Session,
         run: RunbookRun,
         step: RunbookStepRun,
-        spec_step: StepSpec,
+        spec_step: StepSpec | None,
         actor: str,
+        decision: str,
     ) -> None:
-        approval = spec_step.approval
-        assert approval is not None
-        problem = None
-        if approval.not_requester and actor == run.requested_by:
-            problem = f"{run.requested_by} started this run, so someone else must approve it."
-        elif not is_one_of(run.incident, actor, approval.roles):
-            problem = f"Only {_describe(approval.roles)} may approve."
-        if problem is None:
+        approval = spec_step.approval if spec_step is not None else None
+        verb = "approve" if decision == "approved" else "deny"
+        doing = f"{verb} step {step.name} of run #{run.id}"
+        data = {"run_id": run.id, "step": step.name}
+        if approval is None:  # the runbook no longer declares its gate: only who is in charge
+            self.permissions.require(
+                run.incident, actor, "others_runs", doing=doing, kind=REFUSED, data=data
+            )
             return
-        record_event(
-            session,
-            incident=run.incident,
-            kind=EventKind.RUNBOOK_REFUSED,
-            actor=actor,
-            text=f"{actor} may not approve step {step.name} of run #{run.id}",
-            now=self.clock(),
-            data={"run_id": run.id, "step": step.name},
+        self.permissions.require_approver(
+            run.incident,
+            actor,
+            requester=run.requested_by,
+            roles=approval.roles,
+            not_requester=approval.not_requester,
+            doing=doing,
+            data=data,
         )
-        session.commit()
-        raise Forbidden(problem)
+
+    def _require_steer(self, run: RunbookRun, actor: str, doing: str) -> None:
+        """A run of your own or of the bot's takes the `steer` rule; someone else's, more."""
+        owner = None if run.requested_by == BOT else run.requested_by
+        self.permissions.require(
+            run.incident,
+            actor,
+            "steer",
+            owner=owner,
+            doing=doing,
+            kind=REFUSED,
+            data={"run_id": run.id},
+        )
 
     def cancel(self, session: Session, *, run_id: int, actor: str) -> RunbookRun:
         """Stop a run: a step in flight is killed, a wait ends, nothing after runs."""
         run = get_run(session, run_id)
         if run.status not in ACTIVE_RUN_STATUSES:
             raise UsageError(f"Run #{run.id} is already {run.status}.")
+        self._require_steer(run, actor, f"cancel run #{run.id}")
         run.cancelled_by = actor
         record_event(
             session,
@@ -365,15 +367,6 @@ class RunbookEngine:
             live.cancel.set()
             live.wake.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _people(allowed: Sequence[str]) -> tuple[str, ...]:
-    """A runbook's `allowed` (`role:<name>`, `declarer`, `anyone`) as permission names."""
-    return tuple(entry.removeprefix("role:") for entry in allowed)
-
-
-def _describe(names: Sequence[str]) -> str:
-    return " or ".join(f"the {name}" if name != "anyone" else "anyone" for name in names)
 
 
 def incident_runs(session: Session, incident: Incident) -> list[RunbookRun]:

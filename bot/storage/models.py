@@ -186,6 +186,7 @@ class EventKind(StrEnum):
     ACTION_ADDED = "action_added"
     ACTION_DONE = "action_done"
     POSTMORTEM_STARTED = "postmortem_started"
+    PERMISSION_REFUSED = "permission_refused"  # someone asked for a change they may not make
     RUNBOOK_STARTED = "runbook_started"
     RUNBOOK_OFFERED = "runbook_offered"
     RUNBOOK_REFUSED = "runbook_refused"

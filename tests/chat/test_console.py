@@ -128,7 +128,9 @@ def test_a_sev1_on_the_api_starts_its_runbook_and_a_step_is_approved(workdir):
         workdir,
         [
             "/incident declare sev1 API returns 502s service:api",
-            "/incident role commander @me",
+            "/user dana",  # an approval counts from a commander someone else appointed
+            "/incident role commander @alice",
+            "/user alice",
             "/incident approve 1",
             "/incident timeline",
         ],

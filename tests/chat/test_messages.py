@@ -45,6 +45,7 @@ def test_resolved_offers_reopen_and_close_and_closed_offers_nothing(
     alice, session_factory, settings
 ):
     alice.says("declare sev2 Checkout API returns 500s")
+    alice.says("role commander @me")  # closing takes the commander
     alice.says("resolve Rolled back")
     assert labels(summary_of(session_factory, settings)) == ["Reopen", "Close"]
     alice.says("close")

@@ -6,6 +6,7 @@ holds and at the calls the recording chat double saw.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -35,6 +36,13 @@ TITLE = "Checkout API returns 500s"
 DECLARE = f"declare sev2 {TITLE} service:checkout"
 CHANNEL_NAME = "inc-1-checkout-api-returns-500s"
 ANNOUNCE = "incidents"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Alice may do all a commander may and Bob is a responder: these scenarios are about
+    the path a command takes, not about who may (tests/incidents/test_permissions.py)."""
+    return replace(settings, admins=("alice",), responders=("bob",))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -42,6 +43,12 @@ STATUSES = list(LEGAL)
 def bring_to(person: Person, status: str) -> None:
     for command in REACH[status]:
         assert person.says(command) is None, command
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Alice may do all a commander may: these rules are about the lifecycle, not about who."""
+    return replace(settings, admins=("alice",))
 
 
 @pytest.fixture

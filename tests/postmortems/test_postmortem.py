@@ -45,11 +45,15 @@ TITLE = "Checkout API returns 500s"
 
 @pytest.fixture
 def settings(engine: Engine) -> Settings:
-    """Times shown in Seoul as well as UTC, as for a team working from there; no runbooks."""
+    """Times shown in Seoul as well as UTC, as for a team working from there; no runbooks.
+
+    Bob is an incident admin, so he can take the commander role over from Alice.
+    """
     return Settings(
         database_url=engine.url.render_as_string(hide_password=False),
         timezone=SEOUL,
         runbook_dirs=(),
+        admins=("bob",),
     )
 
 

@@ -47,6 +47,22 @@ def in_incident(alice: Person) -> Person:
     return commanding(alice)
 
 
+@pytest.fixture
+def gatekeeper(alice: Person, handler) -> Person:
+    """Alice declares INC-1 and Dana makes her the commander, so her approvals count."""
+    alice.says("declare sev2 Checkout API returns 500s service:checkout")
+    Person(handler, "dana", alice.channel_id).says("role commander @alice")
+    return alice
+
+
+@pytest.fixture
+def requester(gatekeeper: Person, bob: Person) -> Person:
+    """Bob, a responder of INC-1 (he took the scribe role), who starts the runs."""
+    bob.channel_id = gatekeeper.channel_id
+    bob.says("role scribe @me")
+    return bob
+
+
 SIMPLE = """
 @runbook(name="simple", summary="Two steps", params={"count": Param(int, default=2, min=1)},
          allowed=["anyone"])
@@ -117,10 +133,13 @@ def test_who_may_run_is_checked_and_a_refusal_is_recorded(
         ),
     )
     bob.channel_id = in_incident.channel_id
+    bob.says("role scribe @me")  # a responder, but not the operations
 
     reply = bob.says("runbook run guarded")
 
-    assert reply.message.text == "Only the operations may run guarded."
+    assert reply.message.text == (
+        "Only an operations appointed by someone else (nobody yet) may run guarded."
+    )
     assert runs(session_factory) == []
     assert "runbook_refused" in kinds(session_factory)
 
@@ -136,21 +155,23 @@ class Gated:
 
 
 def test_an_approval_gate_waits_for_the_right_person(
-    in_incident, bob, handler, folder, session_factory, clock
+    gatekeeper, requester, handler, folder, session_factory, clock
 ):
     write(folder, "gated", APPROVAL.format(ttl="10m"))
-    bob.channel_id = in_incident.channel_id
-    bob.says("runbook run gated")
+    requester.says("runbook run gated")
     settle(handler)
     (run,) = runs(session_factory)
     assert (run.status, run.steps[0].status) == ("waiting_approval", "waiting_approval")
 
-    refused = bob.says(f"approve {run.id}")  # bob asked for it, and he is not the commander
-    assert refused.message.text == "bob started this run, so someone else must approve it."
+    refused = requester.says(f"approve {run.id}")  # bob asked for it, and he is not the commander
+    assert refused.message.text == (
+        "You started this run, so someone else must approve it. "
+        "Only a commander appointed by someone else (@alice) may approve step act of run #1."
+    )
 
-    approved = in_incident.says(f"approve {run.id}")
+    approved = gatekeeper.says(f"approve {run.id}")
     assert approved.message.tone == "success"
-    again = in_incident.says(f"approve {run.id}")
+    again = gatekeeper.says(f"approve {run.id}")
     assert again.message.tone == "error"
     settle(handler)
     (run,) = runs(session_factory)
@@ -159,12 +180,11 @@ def test_an_approval_gate_waits_for_the_right_person(
     assert "acted" in run.steps[0].output
 
 
-def test_a_denied_step_ends_the_run(in_incident, bob, handler, folder, session_factory):
+def test_a_denied_step_ends_the_run(gatekeeper, requester, handler, folder, session_factory):
     write(folder, "gated", APPROVAL.format(ttl="10m"))
-    bob.channel_id = in_incident.channel_id
-    bob.says("runbook run gated")
+    requester.says("runbook run gated")
     settle(handler)
-    in_incident.says("deny 1")
+    gatekeeper.says("deny 1")
     settle(handler)
     (run,) = runs(session_factory)
     assert run.status == "failed"
@@ -173,15 +193,14 @@ def test_a_denied_step_ends_the_run(in_incident, bob, handler, folder, session_f
 
 
 def test_an_expired_approval_cannot_be_given(
-    in_incident, bob, handler, folder, session_factory, clock
+    gatekeeper, requester, handler, folder, session_factory, clock
 ):
     write(folder, "gated", APPROVAL.format(ttl="1m"))
-    bob.channel_id = in_incident.channel_id
-    bob.says("runbook run gated")
+    requester.says("runbook run gated")
     settle(handler)
     clock.advance(minutes=2)
 
-    reply = in_incident.says("approve 1")
+    reply = gatekeeper.says("approve 1")
 
     assert reply.message.text == "The approval of step act has expired."
     handler.runbooks.wake(1)
@@ -189,15 +208,16 @@ def test_an_expired_approval_cannot_be_given(
     assert runs(session_factory)[0].status == "failed"
 
 
-def test_an_approval_after_cancel_does_nothing(in_incident, bob, handler, folder, session_factory):
+def test_an_approval_after_cancel_does_nothing(
+    gatekeeper, requester, handler, folder, session_factory
+):
     write(folder, "gated", APPROVAL.format(ttl="10m"))
-    bob.channel_id = in_incident.channel_id
-    bob.says("runbook run gated")
+    requester.says("runbook run gated")
     settle(handler)
-    bob.says("runbook cancel 1")
+    requester.says("runbook cancel 1")
     settle(handler)
 
-    reply = in_incident.says("approve 1")
+    reply = gatekeeper.says("approve 1")
 
     assert reply.message.text == "Run #1 is cancelled; there is nothing to decide."
     (run,) = runs(session_factory)

@@ -21,6 +21,8 @@ class RecordingChat:
     down: bool = False
     refuse: set[str] = field(default_factory=set)  # methods that are refused for good
     fail_once: set[str] = field(default_factory=set)  # methods whose next call times out
+    groups: dict[str, set[str]] = field(default_factory=dict)  # group -> members
+    group_lookups: list[str] = field(default_factory=list)  # kept apart from `calls`
 
     def _record(self, method: str, *args: object) -> None:
         if self.down:
@@ -73,6 +75,10 @@ class RecordingChat:
 
     def parse_mention(self, word: str) -> str | None:
         return parse_plain_mention(word)
+
+    def group_members(self, group: str) -> set[str]:
+        self.group_lookups.append(group)
+        return set(self.groups.get(group, ()))
 
     def methods(self) -> list[str]:
         return [method for method, _ in self.calls]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,11 +44,16 @@ class ConsoleChat:
     messages to other channels as a one-line notice."""
 
     def __init__(
-        self, console: Console, clock: Clock = utc_now, files_dir: Path = Path("postmortems")
+        self,
+        console: Console,
+        clock: Clock = utc_now,
+        files_dir: Path = Path("postmortems"),
+        groups: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.console = console
         self.clock = clock
         self.files_dir = files_dir
+        self.groups = dict(groups or {})  # a terminal has no groups but configured ones
         self.channels: dict[str, ConsoleChannel] = {}
         self.current = self.add_channel(HOME_CHANNEL).id
 
@@ -129,6 +135,9 @@ class ConsoleChat:
 
     def parse_mention(self, word: str) -> str | None:
         return parse_plain_mention(word)
+
+    def group_members(self, group: str) -> set[str]:
+        return set(self.groups.get(group, ()))
 
     def _channel(self, channel_id: str) -> ConsoleChannel:
         channel = self.find(channel_id)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
+from collections.abc import Callable
 from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
@@ -34,6 +37,9 @@ NAME_TAKEN_SUFFIXES = 20
 # Answers that mean "fine, it is already so" rather than failure.
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+# How long a user group's members are trusted before Slack is asked again.
+GROUP_CACHE_SECONDS = 60.0
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 
 class _ServerErrorRetry(ServerErrorRetryHandler):
@@ -68,10 +74,19 @@ def make_web_client(token: str, base_url: str, timeout: int = 10) -> WebClient:
 class SlackChat:
     """The chat port on Slack."""
 
-    def __init__(self, client: WebClient, *, private_channels: bool = False) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        private_channels: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.private_channels = private_channels
         self._bot_user_id: str | None = None
+        self._monotonic = monotonic
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}  # group -> (until, members)
+        self._groups_lock = threading.Lock()
 
     @property
     def bot_user_id(self) -> str:
@@ -174,6 +189,36 @@ class SlackChat:
 
     def parse_mention(self, word: str) -> str | None:
         return parse_slack_mention(word)
+
+    def group_members(self, group: str) -> set[str]:
+        """A user group's members, by id (`S0604QSJC`) or handle (`oncall`), cached briefly.
+
+        When Slack cannot say, the group has nobody in it: an unknown group is kept like an
+        answer, an outage is not, so the next question asks Slack again.
+        """
+        now = self._monotonic()
+        with self._groups_lock:
+            until, members = self._groups.get(group, (now, frozenset()))
+        if until > now:
+            return set(members)
+        found: dict[str, Any] = {}
+        try:
+            group_id = group if _GROUP_ID.match(group) else self._group_id(group.lstrip("@"))
+            if group_id is not None:
+                found = self.call("usergroups_users_list", usergroup=group_id)
+        except ChatUnavailable as error:  # asked again next time
+            log.warning("Could not read the members of user group %s: %s", group, error)
+            return set()
+        except ChatRejected as error:  # no such group, or no access: nobody, for a while
+            log.warning("Could not read the members of user group %s: %s", group, error)
+        members = frozenset(str(user) for user in found.get("users", ()))
+        with self._groups_lock:
+            self._groups[group] = (now + GROUP_CACHE_SECONDS, members)
+        return set(members)
+
+    def _group_id(self, handle: str) -> str | None:
+        groups = self.call("usergroups_list").get("usergroups", ())
+        return next((str(g["id"]) for g in groups if g.get("handle") == handle), None)
 
 
 def parse_slack_mention(word: str) -> str | None:
