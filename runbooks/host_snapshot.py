@@ -10,7 +10,7 @@ from bot.runbooks.sdk import Param, runbook, step
     name="host-snapshot",
     summary="Record disk, memory, load and the top processes of the bot's host",
     params={
-        "path": Param(str, default="/", help="Filesystem to measure"),
+        "path": Param(str, default="/", pattern=r"/.*", help="Filesystem to measure (absolute)"),
         "top": Param(int, default=10, min=1, max=100),
     },
     allowed=["anyone"],

@@ -1,4 +1,9 @@
-"""Restart a systemd service after approval; without confirm=true it only says what it would do."""
+"""Restart a systemd service after approval; without confirm=true it only says what it would do.
+
+The unit must be a plain unit name (never a target such as reboot.target) listed in
+RUNBOOK_SYSTEMD_UNITS, and `--` goes before it on every systemctl call, so nothing
+typed in chat is read as an option. Someone other than the requester approves.
+"""
 
 from bot.runbooks.sdk import Approval, Param, on_failure, runbook, step
 
@@ -7,7 +12,12 @@ from bot.runbooks.sdk import Approval, Param, on_failure, runbook, step
     name="restart-systemd-service",
     summary="Restart a systemd unit after approval (a dry run unless confirm=true)",
     params={
-        "unit": Param(str, help="The systemd unit, e.g. api.service"),
+        "unit": Param(
+            str,
+            pattern=r"[A-Za-z0-9_][A-Za-z0-9_.:-]*(@[A-Za-z0-9_.:-]+)?\.(service|socket|timer)",
+            listed_in="RUNBOOK_SYSTEMD_UNITS",
+            help="The systemd unit, e.g. api.service: a service, socket or timer, not a target",
+        ),
         "confirm": Param(bool, default=False, help="Really restart; otherwise a dry run"),
     },
     allowed=["role:commander", "role:operations"],
@@ -15,7 +25,7 @@ from bot.runbooks.sdk import Approval, Param, on_failure, runbook, step
 )
 class RestartSystemdService:
     def _systemctl(self, ctx, *args, check=True):
-        command = ["systemctl", *args, ctx.params.unit]
+        command = ["systemctl", *args, "--", ctx.params.unit]
         if not ctx.params.confirm:
             ctx.log(f"would run: {' '.join(command)} (confirm=true to do it)")
             return None
@@ -24,7 +34,8 @@ class RestartSystemdService:
     @step(timeout="30s", idempotent=True)
     def status_before(self, ctx):
         """How the unit is doing before the restart."""
-        result = ctx.run(["systemctl", "is-active", ctx.params.unit], timeout=20, check=False)
+        command = ["systemctl", "is-active", "--", ctx.params.unit]
+        result = ctx.run(command, timeout=20, check=False)
         return {"active": result.stdout.strip()}
 
     @step(approval=Approval(roles=["commander"], not_requester=True, ttl="15m"))
@@ -36,7 +47,8 @@ class RestartSystemdService:
     @step(timeout="2m", idempotent=True)
     def status_after(self, ctx):
         """The unit must be active again."""
-        result = ctx.run(["systemctl", "is-active", ctx.params.unit], timeout=20, check=False)
+        command = ["systemctl", "is-active", "--", ctx.params.unit]
+        result = ctx.run(command, timeout=20, check=False)
         state = result.stdout.strip()
         if ctx.params.confirm and not ctx.dry_run and state != "active":
             raise RuntimeError(f"{ctx.params.unit} is {state or 'unknown'} after the restart")

@@ -11,10 +11,17 @@ from bot.runbooks.sdk import Param, runbook, step
     name="tls-certificate-expiry",
     summary="Check the days left on a server's TLS certificate",
     params={
-        "host": Param(str, help="Host name as clients use it"),
+        "host": Param(
+            str, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]*", help="Host name as clients use it"
+        ),
         "port": Param(int, default=443, min=1, max=65535),
         "warn_days": Param(int, default=14, min=0),
-        "ca_file": Param(str, default="", help="CA bundle for private certificates"),
+        "ca_file": Param(
+            str,
+            required=False,
+            pattern=r"(/[^/]+)+\.(pem|crt|cer)",
+            help="CA bundle for private certificates (a .pem, .crt or .cer file)",
+        ),
     },
     allowed=["anyone"],
     timeout="2m",

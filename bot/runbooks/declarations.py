@@ -1,9 +1,9 @@
 """What a runbook file declares: `@runbook(...)` classes, their parameters and triggers.
 
 Each argument is read as a plain value (`bot.runbooks.literals`) and checked for
-what it means here: names, durations, who may run it, parameter types, defaults,
-choices and bounds. A runbook with any problem is left out; its steps are read
-by `bot.runbooks.step_declarations`.
+what it means here: names, durations, who may run it, triggers. A runbook with any
+problem is left out; its parameters are read by `bot.runbooks.param_declarations`,
+its steps by `bot.runbooks.step_declarations`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import ast
 import re
 from pathlib import Path
 
-from bot.runbooks.literals import LiteralReader, Reported, shown
+from bot.runbooks.literals import LiteralReader
+from bot.runbooks.param_declarations import read_params
 from bot.runbooks.spec import (
-    PARAM_TYPES,
     TRIGGER_MODES,
-    ParamSpec,
-    ParamType,
     Problem,
     RunbookSpec,
     TriggerMode,
@@ -26,14 +24,12 @@ from bot.runbooks.spec import (
 from bot.runbooks.step_declarations import ROLE_NAME, read_steps
 
 RUNBOOK_ARGUMENTS = ("name", "summary", "params", "triggers", "allowed", "timeout")
-PARAM_ARGUMENTS = ("type", "default", "required", "choices", "min", "max", "secret", "help")
 TRIGGER_ARGUMENTS = ("severity", "service", "mode")
 
 DEFAULT_ALLOWED: tuple[str, ...] = ("role:commander",)
 DEFAULT_TIMEOUT_SECONDS = 3600.0
 
 RUNBOOK_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
-PARAM_NAME = re.compile(r"[a-z][a-z0-9_]*")
 WHO_WORDS = ("anyone", "declarer")
 
 
@@ -68,7 +64,7 @@ def _runbook(reader: LiteralReader, cls: ast.ClassDef, mark: ast.expr) -> Runboo
         reader.problem(mark, 'runbook needs a summary: @runbook(summary="what it does", ...)')
     else:
         summary = reader.attempt("", _summary, reader, given["summary"]).strip()
-    params = _params(reader, given["params"]) if "params" in given else ()
+    params = read_params(reader, given["params"]) if "params" in given else ()
     triggers = _triggers(reader, given["triggers"]) if "triggers" in given else ()
     allowed = DEFAULT_ALLOWED
     if "allowed" in given:
@@ -131,152 +127,6 @@ def _allowed(reader: LiteralReader, node: ast.expr) -> tuple[str, ...]:
 
 
 # -- parameters --------------------------------------------------------------------
-
-
-def _params(reader: LiteralReader, node: ast.expr) -> tuple[ParamSpec, ...]:
-    if not isinstance(node, ast.Dict):
-        reader.problem(node, 'params must be a dict such as {"service": Param(str)}')
-        return ()
-    params: list[ParamSpec] = []
-    for key, value in zip(node.keys, node.values, strict=True):
-        if key is None:
-            reader.not_plain(value)
-            continue
-        param = reader.attempt(None, _param, reader, key, value)
-        if param is not None:
-            if any(known.name == param.name for known in params):
-                reader.problem(key, f"parameter `{param.name}` is declared twice")
-            params.append(param)
-    return tuple(params)
-
-
-def _param(reader: LiteralReader, key: ast.expr, node: ast.expr) -> ParamSpec:
-    name = reader.text(key, "a parameter name")
-    if not PARAM_NAME.fullmatch(name):
-        raise reader.fail(
-            key,
-            f"parameter name {name!r} is not valid: use lowercase letters, digits and "
-            "underscores, starting with a letter",
-        )
-    if not isinstance(node, ast.Call) or reader.sdk_name(node) != "Param":
-        raise reader.fail(node, f"parameter `{name}` must be declared as Param(type, ...)")
-    start = len(reader.problems)
-    given = reader.arguments(node, "Param", PARAM_ARGUMENTS, positional=("type",))
-    kind = _param_type(reader, name, given.get("type"), node)
-    values: dict[str, object] = {}
-    for option in ("default", "required", "choices", "min", "max", "secret", "help"):
-        if option in given:
-            values[option] = reader.attempt(None, reader.plain, given[option])
-    if len(reader.problems) > start:
-        raise Reported()
-
-    def bad(option: str, message: str) -> Reported:
-        return reader.fail(given[option], f"parameter `{name}`: {message}")
-
-    for option in ("required", "secret"):
-        if option in values and not isinstance(values[option], bool):
-            raise bad(option, f"{option} must be True or False")
-    if "help" in values and not isinstance(values["help"], str):
-        raise bad("help", "help must be a string")
-    bounds: dict[str, int | float] = {}
-    for option in ("min", "max"):
-        bound = values.get(option)
-        if bound is None:
-            continue
-        if kind not in ("int", "float"):
-            raise bad(option, f"{option} only applies to int and float parameters")
-        fitted_bound = _fit_number(kind, bound)
-        if fitted_bound is None:
-            raise bad(option, f"{option} must be {_TYPE_WORDS[kind]}, not {bound!r}")
-        bounds[option] = fitted_bound
-    low, high = bounds.get("min"), bounds.get("max")
-    if low is not None and high is not None and low > high:
-        raise bad("max", f"max {high!r} is below min {low!r}")
-    choices: tuple[object, ...] = ()
-    if values.get("choices") is not None:
-        raw = values["choices"]
-        if not isinstance(raw, list | tuple) or not raw:
-            raise bad("choices", "choices must be a non-empty list")
-        fitted_choices = [_fit(kind, choice) for choice in raw]
-        if any(choice is None for choice in fitted_choices):
-            raise bad("choices", f"every choice must be {_TYPE_WORDS[kind]}")
-        if len(set(map(repr, fitted_choices))) != len(fitted_choices):
-            raise bad("choices", "choices are repeated")
-        choices = tuple(fitted_choices)
-    default = values.get("default")
-    if default is not None:
-        fitted = _fit(kind, default)
-        if fitted is None:
-            raise bad("default", f"default {default!r} is not {_TYPE_WORDS[kind]}")
-        if choices and fitted not in choices:
-            listed = ", ".join(map(str, choices))
-            raise bad("default", f"default {default!r} is not one of the choices ({listed})")
-        number = _fit_number(kind, fitted)
-        if number is not None and low is not None and number < low:
-            raise bad("default", f"default {default!r} is below min {low!r}")
-        if number is not None and high is not None and number > high:
-            raise bad("default", f"default {default!r} is above max {high!r}")
-        if values.get("required") is True:
-            raise bad("required", "has a default, so it cannot be required")
-        if values.get("secret") is True:
-            raise bad("default", "a secret parameter cannot have a default in the file")
-        default = fitted
-    required = values.get("required")
-    return ParamSpec(
-        name=name,
-        type=kind,
-        default=default,
-        required=default is None if required is None else bool(required),
-        choices=choices,
-        min=low,
-        max=high,
-        secret=bool(values.get("secret", False)),
-        help=str(values.get("help") or ""),
-    )
-
-
-def _param_type(
-    reader: LiteralReader, name: str, node: ast.expr | None, call: ast.Call
-) -> ParamType:
-    if node is None:
-        raise reader.fail(call, f"parameter `{name}` needs a type: Param(str, ...)")
-    for kind in PARAM_TYPES:
-        if isinstance(node, ast.Name) and node.id == kind:
-            return kind
-    raise reader.fail(
-        node,
-        f"unknown parameter type `{shown(node)}` for `{name}`: use str, int, float or bool",
-    )
-
-
-_TYPE_WORDS: dict[str, str] = {
-    "str": "a string",
-    "int": "a whole number",
-    "float": "a number",
-    "bool": "True or False",
-}
-
-
-def _fit(kind: ParamType, value: object) -> object | None:
-    """`value` as a value of the parameter type `kind`, or None if it is not one."""
-    if kind == "str":
-        return value if isinstance(value, str) else None
-    if kind == "bool":
-        return value if isinstance(value, bool) else None
-    return _fit_number(kind, value)
-
-
-def _fit_number(kind: ParamType, value: object) -> int | float | None:
-    """`value` as an int (kind int) or float (kind float); None if it is not a number of it."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or kind not in ("int", "float")
-    ):
-        return None
-    if kind == "int":
-        return value if isinstance(value, int) else None
-    return float(value)
 
 
 def _declared_names(node: ast.expr | None) -> set[str]:

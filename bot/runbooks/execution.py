@@ -52,6 +52,8 @@ class ExecutionServices:
     stopping: threading.Event  # set when the bot shuts down
     artifacts_root: Path
     http_allow: tuple[str, ...]  # internal hosts ctx.http may reach (RUNBOOK_HTTP_ALLOW)
+    memory_limit_mb: int | None  # of each step's process (RUNBOOK_MEMORY_LIMIT_MB)
+    cpu_seconds: int | None  # of each step (RUNBOOK_CPU_SECONDS)
 
 
 class RunExecution:
@@ -187,6 +189,8 @@ class RunExecution:
             artifacts_dir=str(self._artifacts_dir(run)),
             failure=failure,
             http_allow=self.services.http_allow,
+            memory_limit_mb=self.services.memory_limit_mb,
+            cpu_seconds=self.services.cpu_seconds,
         )
         reporter = Reporter(self.services, run.id, run.incident_id, step_id, prefix)
         session.commit()  # hold no transaction while the step runs: its output is written

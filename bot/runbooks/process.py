@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from bot.config import SETTINGS
 from bot.runbooks.context import SECRET_ENV_PREFIX, secret_env_name
 from bot.runbooks.redaction import Redactor
 from bot.runbooks.step_output import Collector
@@ -71,7 +72,9 @@ class StepRequest:
     `params` holds no secret (they go to `run_step(secrets=...)`); `secret_names`
     are the runbook's secret parameters, given or not. `failure` is set to call an
     on_failure method (a StepFailure or {"step": ..., "error": ...}). `memory_limit_mb`
-    caps the address space of the step's process and of the commands it runs.
+    caps the address space of the step's process and of the commands it runs;
+    `cpu_seconds` the CPU time of the step and of each command (`bot.runbooks.limits`;
+    None: no limit; by default RUNBOOK_MEMORY_LIMIT_MB's and RUNBOOK_CPU_SECONDS's).
     `http_allow`: the internal hosts and networks ctx.http may reach (RUNBOOK_HTTP_ALLOW).
     """
 
@@ -86,7 +89,8 @@ class StepRequest:
     artifacts_dir: str | os.PathLike[str] = ""
     failure: StepFailure | Mapping[str, str] | None = None
     http_allow: Sequence[str] = ()
-    memory_limit_mb: int | None = None
+    memory_limit_mb: int | None = field(default_factory=lambda: _default("memory_limit_mb"))
+    cpu_seconds: int | None = field(default_factory=lambda: _default("cpu_seconds"))
 
     def to_json(self, secret_names: Sequence[str] = ()) -> dict[str, Any]:
         """The request as the worker reads it (with `secret_names` added to the declared ones)."""
@@ -103,7 +107,15 @@ class StepRequest:
             "failure": _failure_json(self.failure),
             "http_allow": list(self.http_allow),
             "memory_limit_mb": self.memory_limit_mb,
+            "cpu_seconds": self.cpu_seconds,
         }
+
+
+def _default(limit: str) -> int | None:
+    """The default of the setting RUNBOOK_<LIMIT>, read from its entry in SETTINGS."""
+    setting = SETTINGS[f"runbook_{limit}"]
+    value: int | None = setting.parse(setting.default)
+    return value
 
 
 def _failure_json(failure: StepFailure | Mapping[str, str] | None) -> dict[str, str] | None:

@@ -7,8 +7,8 @@ methods (`__runbook__`, `__step__`, `__on_failure__`); they check nothing and
 import nothing heavy. The bot never relies on them to learn a runbook's metadata:
 discovery reads the same calls from the file with `ast`, so every argument must be
 a plain value written out in the file (strings, numbers, booleans, None, lists,
-tuples, dicts, the types str/int/float/bool, and calls to Param, Approval, Retry and
-on_declare).
+tuples, dicts, the types str/int/float/bool/Path, and calls to Param, Approval, Retry
+and on_declare).
 """
 
 from __future__ import annotations
@@ -32,6 +32,16 @@ class Param:
 
     Without a default a parameter is required unless `required=False` (then it is
     None when not given). `secret=True` hides the value wherever it is shown.
+    Checked before the run is recorded, so a step never sees a value that fails them:
+
+    - `choices`: the values allowed; `min`, `max`: bounds of a number;
+    - `pattern`: a regular expression the whole value must match (str);
+    - `listed_in`: a setting listing the values allowed, `*` matching any characters
+      (str; `"RUNBOOK_SYSTEMD_UNITS"`);
+    - `Param(Path, inside="RUNBOOK_LOG_DIRS")`: a regular file inside the folders of
+      that setting, after following symlinks (`..`, /proc, /sys and /dev are refused);
+      the step gets the resolved path as a string. `many=True`: several paths,
+      comma-separated; the step gets a list. Open it with `bot.runbooks.files`.
     """
 
     type: builtins.type[Any]
@@ -42,6 +52,10 @@ class Param:
     max: float | None = None
     secret: bool = False
     help: str = ""
+    pattern: str | None = None
+    listed_in: str | None = None
+    inside: str | None = None
+    many: bool = False
 
 
 @dataclass(frozen=True)

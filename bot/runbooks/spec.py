@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-ParamType = Literal["str", "int", "float", "bool"]
+ParamType = Literal["str", "int", "float", "bool", "path"]
 TriggerMode = Literal["start", "offer"]
 
-PARAM_TYPES: tuple[ParamType, ...] = ("str", "int", "float", "bool")
+PARAM_TYPES: tuple[ParamType, ...] = ("str", "int", "float", "bool", "path")
 TRIGGER_MODES: tuple[TriggerMode, ...] = ("start", "offer")
+FOLDER_SETTINGS = ("RUNBOOK_LOG_DIRS",)
+"""Settings a Path parameter's `inside=` may name: the folders its files must be in."""
+LIST_SETTINGS = ("RUNBOOK_SYSTEMD_UNITS",)
+"""Settings a parameter's `listed_in=` may name: the values it may take (`*` wildcards)."""
 
 _DURATION = re.compile(
     r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?"
@@ -55,7 +59,11 @@ class ParamSpec:
     """One parameter: `key=value` when the runbook is started.
 
     `default` is None when there is none; an optional parameter without a default
-    is None when not given. `choices` empty means any value of the type.
+    is None when not given. `choices` empty means any value of the type. `pattern`:
+    a regular expression the whole value must match. `listed_in`: a setting
+    (LIST_SETTINGS) whose entries the value must match. A path parameter names
+    files inside the folders of the setting `inside` (FOLDER_SETTINGS); with `many`,
+    several, separated by commas.
     """
 
     name: str
@@ -67,13 +75,22 @@ class ParamSpec:
     max: float | None = None
     secret: bool = False
     help: str = ""
+    pattern: str | None = None
+    listed_in: str | None = None
+    inside: str | None = None
+    many: bool = False
 
     def hint(self) -> str:
         """`api|worker`, `<int, at least 1, default 3>`: what to type for this parameter."""
         if self.choices:
             shown = "|".join(_shown(choice) for choice in self.choices)
             return shown if self.default is None else f"<{shown}, default {_shown(self.default)}>"
+        if self.type == "path":
+            what = "paths, comma-separated," if self.many else "path"
+            return f"<{what} in {self.inside}>"
         details: list[str] = [self.type]
+        if self.listed_in is not None:
+            details.append(f"listed in {self.listed_in}")
         if self.min is not None and self.max is not None:
             details.append(f"{_shown(self.min)} to {_shown(self.max)}")
         elif self.min is not None:
@@ -98,6 +115,9 @@ class ParamSpec:
             for note, applies in (
                 ("optional", not self.required and self.default is None),
                 ("secret", self.secret),
+                (f"listed in {self.listed_in}", self.listed_in is not None),
+                (f"in {self.inside}", self.inside is not None),
+                ("several, comma-separated", self.many),
             )
             if applies
         ]

@@ -6,13 +6,13 @@ per run, and writes one JSON object per line to its stdin, one line per step:
     {"path": str, "class_name": str, "method": str, "params": {...}, "secret_names": [...],
      "incident": {...}, "outputs": {...}, "dry_run": bool, "artifacts_dir": str,
      "failure": null | {"step": str, "error": str}, "http_allow": [str, ...],
-     "memory_limit_mb": null | int}
+     "memory_limit_mb": null | int, "cpu_seconds": null | int}
 
 The worker applies the memory limit (of the first request), imports the runbook
 file by path (once), makes an instance of the class (no arguments) for each step
-and calls the method with `ctx` (an
-`on_failure` method with `ctx, failed_step, error`). It answers with JSON lines
-on stdout, each flushed at once:
+and calls the method with `ctx` (an `on_failure` method with `ctx, failed_step,
+error`), within the step's CPU time (`bot.runbooks.limits`). It answers with JSON
+lines on stdout, each flushed at once:
 
     {"type": "log", "text": str}
     {"type": "note", "text": str}
@@ -49,6 +49,7 @@ from types import ModuleType
 from typing import Any
 
 from bot.runbooks.context import SECRET_ENV_PREFIX, Context, Message
+from bot.runbooks.limits import cpu_budget, limit_memory, out_of_memory
 from bot.runbooks.redaction import LineMasker, Redactor
 from bot.runbooks.subprocess_io import CHUNK, LineSplitter
 
@@ -211,9 +212,14 @@ def serve_step(request: dict[str, Any], protocol: Protocol, secrets: Mapping[str
     sys.stdout, sys.stderr = streams
     final: Message
     try:
-        value = call(request, ctx)
+        with cpu_budget(request["cpu_seconds"]):
+            value = call(request, ctx)
     except BaseException as error:  # SystemExit and KeyboardInterrupt included: the step failed
-        final = {"type": "error", "error": describe(error), "traceback": step_traceback(error)}
+        limit = request["memory_limit_mb"]
+        error_text = describe(error)
+        if isinstance(error, MemoryError) and limit is not None:
+            error_text = out_of_memory(limit)
+        final = {"type": "error", "error": error_text, "traceback": step_traceback(error)}
     else:
         final = {"type": "result", "value": json_safe(value, ctx)}
     finally:
@@ -244,6 +250,7 @@ def read_request(raw: bytes) -> dict[str, Any]:
         "failure": None,
         "http_allow": [],
         "memory_limit_mb": None,
+        "cpu_seconds": None,
     }
     for key, default in defaults.items():
         if request.get(key) is None:
@@ -257,25 +264,13 @@ def read_request(raw: bytes) -> dict[str, Any]:
         and isinstance(failure.get("error"), str)
     ):
         raise ValueError('\'failure\' must be null or {"step": str, "error": str}')
-    limit = request["memory_limit_mb"]
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ValueError("'memory_limit_mb' must be null or a positive whole number")
+    for key in ("memory_limit_mb", "cpu_seconds"):
+        limit = request[key]
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+        ):
+            raise ValueError(f"{key!r} must be null or a positive whole number")
     return request
-
-
-def limit_memory(megabytes: int | None) -> None:
-    """Cap this process's address space (inherited by its commands); never dump core."""
-    import resource
-
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if megabytes is None:
-        return
-    wanted = megabytes * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        wanted = min(wanted, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (wanted, wanted))
 
 
 def call(request: dict[str, Any], ctx: Context) -> object:

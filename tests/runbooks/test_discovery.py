@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.errors import UsageError
 from bot.runbooks import sdk
 from bot.runbooks.discovery import discover, read_source
@@ -29,6 +29,8 @@ from bot.runbooks.spec import (
     parse_duration,
 )
 from tests.support.paths import repo_root
+
+DEFAULTS = Settings()
 
 GOOD = '''
 from bot.runbooks.sdk import Approval, Param, Retry, on_declare, on_failure, runbook, step
@@ -225,6 +227,65 @@ def test_discovery_runs_no_module_code(tmp_path: Path):
     assert "evil" not in sys.modules
 
 
+CHECKED = """
+import pathlib
+from pathlib import Path
+
+from bot.runbooks.sdk import Param, runbook, step
+
+
+@runbook(
+    name="collect",
+    summary="Checks on what may be passed on",
+    params={
+        "unit": Param(
+            str, pattern=r"[a-z]+\\.service", listed_in="RUNBOOK_SYSTEMD_UNITS", help="A unit"
+        ),
+        "logs": Param(Path, inside="RUNBOOK_LOG_DIRS", many=True),
+        "one": Param(pathlib.Path, inside="RUNBOOK_LOG_DIRS", required=False),
+    },
+)
+class Collect:
+    @step
+    def go(self, ctx): ...
+"""
+
+
+def test_the_checks_of_a_parameter_are_read(tmp_path: Path):
+    write(tmp_path, "collect.py", CHECKED)
+    catalog = discover([tmp_path])
+    assert catalog.problems == []
+    spec = catalog.runbooks["collect"]
+    assert spec.params == (
+        ParamSpec(
+            "unit",
+            "str",
+            pattern=r"[a-z]+\.service",
+            listed_in="RUNBOOK_SYSTEMD_UNITS",
+            help="A unit",
+        ),
+        ParamSpec("logs", "path", inside="RUNBOOK_LOG_DIRS", many=True),
+        ParamSpec("one", "path", required=False, inside="RUNBOOK_LOG_DIRS"),
+    )
+    assert spec.usage() == (
+        "runbook run collect unit=<str, listed in RUNBOOK_SYSTEMD_UNITS> "
+        "logs=<paths, comma-separated, in RUNBOOK_LOG_DIRS> [one=<path in RUNBOOK_LOG_DIRS>]"
+    )
+    assert [param.describe() for param in spec.params] == [
+        "unit: str (listed in RUNBOOK_SYSTEMD_UNITS)",
+        "logs: path (in RUNBOOK_LOG_DIRS, several, comma-separated)",
+        "one: path (optional, in RUNBOOK_LOG_DIRS)",
+    ]
+
+
+def test_every_setting_a_parameter_may_name_exists():
+    from bot.config import SETTINGS
+    from bot.runbooks.spec import FOLDER_SETTINGS, LIST_SETTINGS
+
+    kinds = {setting.env: type(setting.parse(setting.default)) for setting in SETTINGS.values()}
+    assert all(kinds.get(name) is tuple for name in (*FOLDER_SETTINGS, *LIST_SETTINGS))
+
+
 # -- problems -------------------------------------------------------------------------
 
 # Each source has exactly one problem, on the line marked `# <-`.
@@ -360,7 +421,7 @@ PROBLEMS = {
             @step
             def one(self, ctx): ...
         """,
-        "unknown parameter type `list` for `n`: use str, int, float or bool",
+        "unknown parameter type `list` for `n`: use str, int, float, bool or Path",
     ),
     "default of the wrong type": (
         """
@@ -528,6 +589,157 @@ PROBLEMS = {
         """,
         "condition of step `one` may only compare params.<name> with values",
     ),
+    "a pattern that is not a regular expression": (
+        """
+        @runbook(
+            name="x",
+            summary="y",
+            params={"unit": Param(str, pattern="[a-z")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `unit`: pattern '[a-z' is not a valid regular expression: unterminated "
+        "character set at position 0",
+    ),
+    "a pattern on a number": (
+        """
+        @runbook(
+            name="x",
+            summary="y",
+            params={"n": Param(int, pattern="[0-9]+")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `n`: pattern only applies to str parameters",
+    ),
+    "a default that does not match the pattern": (
+        """
+        @runbook(
+            name="x",
+            summary="y",
+            params={"unit": Param(str, default="api", pattern=r"[a-z]+\\.service")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `unit`: default 'api' does not match the pattern",
+    ),
+    "a choice that does not match the pattern": (
+        """
+        @runbook(
+            name="x",
+            summary="y",
+            params={"unit": Param(str, choices=["a.service", "b"], pattern=r".+\\.service")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `unit`: choice 'b' does not match the pattern",
+    ),
+    "an unknown list setting": (
+        """
+        @runbook(
+            name="x",
+            summary="y",
+            params={"unit": Param(str, listed_in="RUNBOOK_UNITS")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `unit`: listed_in names 'RUNBOOK_UNITS', which is not a list setting: use "
+        "RUNBOOK_SYSTEMD_UNITS",
+    ),
+    "a list setting for a number": (
+        """
+        @runbook(
+            name="x",
+            summary="y",
+            params={"n": Param(int, listed_in="RUNBOOK_SYSTEMD_UNITS")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `n`: listed_in only applies to str parameters",
+    ),
+    "a path without its folders": (
+        """
+        from pathlib import Path
+        @runbook(
+            name="x",
+            summary="y",
+            params={"log": Param(Path)},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        'parameter `log`: a Path parameter needs inside="<setting>", the setting naming the '
+        "folders its files must be in: RUNBOOK_LOG_DIRS",
+    ),
+    "an unknown folder setting": (
+        """
+        from pathlib import Path
+        @runbook(
+            name="x",
+            summary="y",
+            params={"log": Param(Path, inside="RUNBOOK_DIRS")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `log`: inside names 'RUNBOOK_DIRS', which is not a folder setting: use "
+        "RUNBOOK_LOG_DIRS",
+    ),
+    "a path with a default": (
+        """
+        from pathlib import Path
+        @runbook(
+            name="x",
+            summary="y",
+            params={"log": Param(Path, inside="RUNBOOK_LOG_DIRS", default="/var/log/syslog")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `log`: default does not apply to a Path parameter",
+    ),
+    "folders for a string": (
+        """
+        @runbook(
+            name="x",
+            summary="y",
+            params={"log": Param(str, inside="RUNBOOK_LOG_DIRS")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `log`: inside only applies to Path parameters",
+    ),
+    "many that is not a flag": (
+        """
+        from pathlib import Path
+        @runbook(
+            name="x",
+            summary="y",
+            params={"logs": Param(Path, inside="RUNBOOK_LOG_DIRS", many="yes")},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `logs`: many must be True or False",
+    ),
     "invalid allowed entry": (
         """
         @runbook(
@@ -675,7 +887,9 @@ def test_arguments_are_converted_and_defaults_applied(tmp_path: Path):
     write(tmp_path, "restart.py", GOOD)
     spec = good_spec(tmp_path)
 
-    values = parse_arguments(spec, ["service=worker", "replicas=5", "dry_run=yes", "ratio=0.25"])
+    values = parse_arguments(
+        spec, ["service=worker", "replicas=5", "dry_run=yes", "ratio=0.25"], DEFAULTS
+    )
     assert values == {
         "service": "worker",
         "replicas": 5,
@@ -683,7 +897,7 @@ def test_arguments_are_converted_and_defaults_applied(tmp_path: Path):
         "dry_run": True,
         "token": None,
     }
-    assert parse_arguments(spec, ["service=api"]) == {
+    assert parse_arguments(spec, ["service=api"], DEFAULTS) == {
         "service": "api",
         "replicas": 3,
         "ratio": 0.5,
@@ -691,7 +905,9 @@ def test_arguments_are_converted_and_defaults_applied(tmp_path: Path):
         "token": None,
     }
     for word, flag in [("true", True), ("1", True), ("No", False), ("0", False), ("false", False)]:
-        assert parse_arguments(spec, ["service=api", f"dry_run={word}"])["dry_run"] is flag
+        assert (
+            parse_arguments(spec, ["service=api", f"dry_run={word}"], DEFAULTS)["dry_run"] is flag
+        )
 
 
 def test_usage_lists_every_parameter_with_a_hint(tmp_path: Path):
@@ -726,7 +942,7 @@ def test_argument_errors_say_what_was_wrong_and_show_the_usage(
     write(tmp_path, "restart.py", GOOD)
     spec = good_spec(tmp_path)
     with pytest.raises(UsageError) as raised:
-        parse_arguments(spec, words)
+        parse_arguments(spec, words, DEFAULTS)
     message = str(raised.value)
     assert message.startswith(problem)
     assert message.endswith(f"Usage: `{spec.usage()}`")
@@ -746,20 +962,100 @@ def test_a_bad_secret_value_is_not_echoed():
         steps=(StepSpec("one", 2),),
     )
     with pytest.raises(UsageError) as raised:
-        parse_arguments(spec, ["pin=hunter2"])
+        parse_arguments(spec, ["pin=hunter2"], DEFAULTS)
     assert "hunter2" not in str(raised.value)
-    assert parse_arguments(spec, ["pin=1234"]) == {"pin": 1234}
+    assert parse_arguments(spec, ["pin=1234"], DEFAULTS) == {"pin": 1234}
 
 
 def test_redacted_hides_secret_values_only(tmp_path: Path):
     write(tmp_path, "restart.py", GOOD)
     spec = good_spec(tmp_path)
-    values = parse_arguments(spec, ["service=api", "token=s3cr3t"])
+    values = parse_arguments(spec, ["service=api", "token=s3cr3t"], DEFAULTS)
     shown = redacted(spec, values)
     assert shown["token"] == MASK == "••••••"
     assert shown["service"] == "api"
     assert values["token"] == "s3cr3t"
-    assert redacted(spec, parse_arguments(spec, ["service=api"]))["token"] is None
+    assert redacted(spec, parse_arguments(spec, ["service=api"], DEFAULTS))["token"] is None
+
+
+def checked_spec(tmp_path: Path) -> RunbookSpec:
+    write(tmp_path / "books", "collect.py", CHECKED)
+    return discover([tmp_path / "books"]).runbooks["collect"]
+
+
+def refusal(spec: RunbookSpec, words: list[str], settings: Settings) -> str:
+    with pytest.raises(UsageError) as raised:
+        parse_arguments(spec, words, settings)
+    message = str(raised.value)
+    assert message.endswith(f" Usage: `{spec.usage()}`")
+    return message.removesuffix(f" Usage: `{spec.usage()}`")
+
+
+def test_a_value_must_match_the_pattern_and_be_listed_in_the_setting(tmp_path: Path):
+    spec = checked_spec(tmp_path)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    settings = Settings(runbook_systemd_units=("api.service", "db-*"), runbook_log_dirs=(logs,))
+    log = f"logs={logs}/a.log"
+    assert parse_arguments(spec, ["unit=api.service", log], settings)["unit"] == "api.service"
+    assert refusal(spec, ["unit=--now", log], settings) == (
+        "unit must match `[a-z]+\\.service`, not `--now` (A unit)."
+    )
+    assert refusal(spec, ["unit=web.service", log], settings) == (
+        "unit `web.service` is not allowed: RUNBOOK_SYSTEMD_UNITS lists api.service, db-*."
+    )
+    assert refusal(spec, ["unit=api.service", log], DEFAULTS) == (
+        "unit `api.service` is not allowed: RUNBOOK_SYSTEMD_UNITS is empty, so no unit is "
+        "(an administrator lists the allowed ones there)."
+    )
+
+
+def test_a_path_resolves_inside_the_folders_of_its_setting(tmp_path: Path):
+    spec = checked_spec(tmp_path)
+    logs, elsewhere = tmp_path / "logs", tmp_path / "elsewhere"
+    (logs / "app").mkdir(parents=True)
+    elsewhere.mkdir()
+    (logs / "app" / "app.log").write_text("x\n", encoding="utf-8")
+    (logs / "current.log").symlink_to(logs / "app" / "app.log")  # inside: fine
+    (logs / "out.log").symlink_to(elsewhere / "secret")
+    settings = Settings(runbook_systemd_units=("api.service",), runbook_log_dirs=(logs,))
+    unit = "unit=api.service"
+
+    values = parse_arguments(
+        spec,
+        [unit, f"logs={logs}/current.log, {logs}/not-yet.log,", f"one={logs}/app/app.log"],
+        settings,
+    )
+    assert values["logs"] == [str(logs / "app" / "app.log"), str(logs / "not-yet.log")]
+    assert values["one"] == str(logs / "app" / "app.log")
+    inside = f"is not inside the folders runbooks may read (RUNBOOK_LOG_DIRS: {logs})."
+    assert refusal(spec, [unit, f"logs={logs}/out.log"], settings) == (
+        f"logs: `{logs}/out.log` {inside}"
+    )
+    assert refusal(spec, [unit, f"logs={elsewhere}/secret"], settings) == (
+        f"logs: `{elsewhere}/secret` {inside}"
+    )
+    assert refusal(spec, [unit, f"logs={logs}/app/../app/app.log"], settings) == (
+        f"logs: `{logs}/app/../app/app.log` goes up a folder with `..`; give the path without it."
+    )
+    assert refusal(spec, [unit, "logs=app/app.log"], settings) == (
+        "logs: `app/app.log` is not an absolute path (such as /var/log/syslog)."
+    )
+    assert refusal(spec, [unit, f"logs={logs}/app"], settings) == (
+        f"logs: `{logs}/app` is not a regular file."
+    )
+    assert refusal(spec, [unit, "logs= , "], settings) == "logs needs a value."
+
+
+def test_proc_sys_and_dev_are_never_read_whatever_the_setting(tmp_path: Path):
+    spec = checked_spec(tmp_path)
+    everything = Settings(runbook_systemd_units=("api.service",), runbook_log_dirs=(Path("/"),))
+    for path in ("/proc/self/environ", "/proc/1/cmdline", "/sys/kernel/notes", "/dev/zero"):
+        message = refusal(spec, ["unit=api.service", f"logs={path}"], everything)
+        assert message == (
+            f"logs: `{path}` is not inside the folders runbooks may read (RUNBOOK_LOG_DIRS: /)."
+        )
+    assert parse_arguments(spec, ["unit=api.service", "logs=/etc/hostname"], everything)
 
 
 # -- the SDK at run time --------------------------------------------------------------
@@ -847,6 +1143,39 @@ def test_cli_check_lists_problems_and_fails(tmp_path: Path):
     result = runner.invoke(main, ["runbooks", "check", "--dir", str(tmp_path / "good")])
     assert result.exit_code == 0
     assert result.output == "1 runbook OK, 0 problems\n"
+
+
+def test_cli_check_reports_bad_checks_with_file_and_line(tmp_path: Path):
+    path = write(
+        tmp_path / "books",
+        "checks.py",
+        """
+        from pathlib import Path
+        from bot.runbooks.sdk import Param, runbook, step
+
+        @runbook(
+            name="checks",
+            summary="Checks that cannot work",
+            params={
+                "unit": Param(str, pattern="(unclosed"),
+                "logs": Param(Path, inside="LOG_FILE"),
+            },
+        )
+        class Checks:
+            @step
+            def go(self, ctx): ...
+        """,
+    )
+    result = CliRunner().invoke(main, ["runbooks", "check", "--dir", str(tmp_path / "books")])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}:{line_of(path, 'pattern=')}: parameter `unit`: pattern '(unclosed' is not a "
+        "valid regular expression: missing ), unterminated subpattern at position 0",
+        f"{path}:{line_of(path, 'inside=')}: parameter `logs`: inside names 'LOG_FILE', which is "
+        "not a folder setting: use RUNBOOK_LOG_DIRS",
+        "0 runbooks OK, 2 problems",
+    ]
 
 
 def test_cli_reads_the_folders_from_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

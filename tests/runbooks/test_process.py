@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from bot.runbooks.context import Context, SecretInCommand
+from bot.runbooks.limits import CPU_GRACE_SECONDS
 from bot.runbooks.process import (
+    RunWorker,
     StepFailure,
     StepOutcome,
     StepRequest,
@@ -468,9 +470,127 @@ def test_a_memory_blow_up_is_contained_by_the_limit(tmp_path):
     )
     assert outcome.status in ("failed", "crashed")
     if outcome.status == "failed":
-        assert outcome.error == "MemoryError"
+        assert outcome.error == (
+            "MemoryError: the step needed more than the 200 MB of memory a step may use "
+            "(RUNBOOK_MEMORY_LIMIT_MB)"
+        )
     again, _ = run(tmp_path, "@step\ndef go(self, ctx):\n    return 'fine'\n")
     assert again.result == "fine"
+
+
+def test_the_default_limits_apply_to_the_step_and_its_commands(tmp_path):
+    outcome, _ = run(
+        tmp_path,
+        """
+        @step
+        def go(self, ctx):
+            import resource
+
+            shell = ctx.run(["sh", "-c", "ulimit -v; ulimit -t"], timeout=10).stdout.split()
+            return [resource.getrlimit(resource.RLIMIT_AS)[0], shell]
+        """,
+    )
+    assert outcome.status == "succeeded", outcome
+    address_space, (command_kb, command_seconds) = outcome.result
+    assert address_space == 512 * 2**20  # RUNBOOK_MEMORY_LIMIT_MB's default
+    assert command_kb == str(512 * 1024)
+    assert 300 + CPU_GRACE_SECONDS <= int(command_seconds) <= 300 + CPU_GRACE_SECONDS + 3
+
+
+def test_without_limits_nothing_is_capped(tmp_path):
+    outcome, _ = run(
+        tmp_path,
+        """
+        @step
+        def go(self, ctx):
+            import resource
+
+            return [resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_CPU)]
+        """,
+        memory_limit_mb=None,
+        cpu_seconds=None,
+    )
+    assert outcome.result == [[-1, -1], [-1, -1]]  # RLIM_INFINITY
+
+
+def test_a_cpu_spinning_step_is_stopped_by_its_cpu_time(tmp_path):
+    started = time.monotonic()
+    outcome, _ = run(
+        tmp_path,
+        """
+        @step
+        def go(self, ctx):
+            try:
+                while True:
+                    pass
+            except Exception:  # the limit is not an Exception: this cannot swallow it
+                return "swallowed"
+        """,
+        cpu_seconds=1,
+        timeout=30,
+    )
+    assert outcome.status == "failed"
+    assert (
+        outcome.error == "CpuTimeExceeded: the step used its 1 s of CPU time (RUNBOOK_CPU_SECONDS)"
+    )
+    assert time.monotonic() - started < 10
+
+
+def test_a_command_that_spins_is_killed_by_the_cpu_limit(tmp_path):
+    started = time.monotonic()
+    outcome, _ = run(
+        tmp_path,
+        """
+        @step
+        def go(self, ctx):
+            ctx.run(["sh", "-c", "while :; do :; done"], timeout=60)
+        """,
+        cpu_seconds=1,
+        timeout=60,
+    )
+    assert outcome.status == "failed"
+    assert outcome.error is not None and "SIGXCPU" in outcome.error, outcome.error
+    assert time.monotonic() - started < 1 + CPU_GRACE_SECONDS + 10
+
+
+def test_each_step_has_its_own_cpu_time_and_the_worker_carries_on(tmp_path):
+    path = write_runbook(
+        tmp_path,
+        """
+        @step
+        def spin(self, ctx):
+            while True:
+                pass
+
+        @step
+        def work(self, ctx):
+            end = time.process_time() + 0.3
+            while time.process_time() < end:
+                pass
+            return os.getpid()
+        """,
+    )
+    worker = RunWorker(secrets={})
+    try:
+        outcomes = [
+            worker.step(
+                StepRequest(path=path, class_name="Book", method=method, cpu_seconds=1),
+                timeout=30,
+                cancel=threading.Event(),
+                on_message=lambda message: None,
+            )
+            for method in ("work", "spin", "work", "work")
+        ]
+    finally:
+        worker.close()
+    assert [outcome.status for outcome in outcomes] == [
+        "succeeded",
+        "failed",
+        "succeeded",
+        "succeeded",
+    ]
+    assert outcomes[1].error is not None and outcomes[1].error.startswith("CpuTimeExceeded: ")
+    assert len({outcome.result for outcome in outcomes if outcome.result}) == 1  # one worker
 
 
 def test_huge_output_is_capped_with_a_note(tmp_path):

@@ -1,14 +1,14 @@
 """The runbooks shipped in `runbooks/`, each run against something real on loopback.
 
-Every step runs in a real worker process (`run_step`), in order, each step's result
-passed on in `outputs` as the engine does; the approval gates and the SEV1 trigger
-are tested through chat commands and the real engine.
+Every step runs in a real worker process (`run_runbook`), in order, each step's
+result passed on in `outputs` as the engine does; the approval gates and the SEV1
+trigger are tested through chat commands and the real engine. Hostile arguments
+are tried in `test_runbook_arguments.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.server
 import os
 import socket
@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,24 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.config import Settings
 from bot.runbooks.discovery import discover
-from bot.runbooks.params import parse_arguments
-from bot.runbooks.process import StepOutcome, StepRequest, run_step
-from bot.runbooks.spec import RunbookSpec
+from bot.runbooks.process import StepRequest, run_step
 from tests.support.db_reads import events
 from tests.support.paths import repo_root
 from tests.support.people import Person
 from tests.support.runbooks import commanding, runbook_application, runs, settle
+from tests.support.shipped_runbooks import (
+    INCIDENT,
+    RUNBOOKS,
+    UNITS,
+    FakeSystemctl,
+    run_runbook,
+    shipped,
+    shown,
+    statuses,
+)
 
-RUNBOOKS = repo_root() / "runbooks"
 SHIPPED = {
     "api-first-response",
     "diagnostics-bundle",
@@ -44,83 +53,9 @@ SHIPPED = {
     "restart-systemd-service",
     "tls-certificate-expiry",
 }
-INCIDENT = {
-    "reference": "INC-42",
-    "title": "API down",
-    "severity": "SEV1",
-    "service": "api",
-    "status": "investigating",
-    "channel": "C-INC-42",
-}
-STEP_TIMEOUT_CAP = 20.0
 
 
-# -- running a shipped runbook step by step ------------------------------------------------
-
-
-@functools.cache
-def shipped() -> dict[str, RunbookSpec]:
-    return discover([RUNBOOKS]).runbooks
-
-
-def run_runbook(
-    name: str,
-    params: dict[str, object] | None = None,
-    *,
-    dry_run: bool = False,
-    artifacts_dir: Path | str = "",
-    messages: list[dict[str, Any]] | None = None,
-    http_allow: tuple[str, ...] = (),
-) -> dict[str, StepOutcome]:
-    """Run every step of the shipped runbook `name` in order, as the engine would.
-
-    `params` are checked and typed like chat arguments (defaults filled in; secret
-    ones go to the worker as secrets). Each step's result reaches the later ones in
-    `outputs`; the run stops at the first step that does not succeed. Approval gates
-    are not waited for here. `http_allow` is the RUNBOOK_HTTP_ALLOW setting. Returns
-    the outcome of each step run, by step name.
-    """
-    spec = shipped()[name]
-    values = parse_arguments(spec, [f"{key}={value}" for key, value in (params or {}).items()])
-    secret_names = {param.name for param in spec.params if param.secret}
-    secrets = {key: str(value) for key, value in values.items() if key in secret_names}
-    outputs: dict[str, object] = {}
-    outcomes: dict[str, StepOutcome] = {}
-    for step in spec.steps:
-        outcome = run_step(
-            StepRequest(
-                path=spec.path,
-                class_name=spec.class_name,
-                method=step.name,
-                params={key: value for key, value in values.items() if key not in secrets},
-                secret_names=sorted(secret_names),
-                incident=INCIDENT,
-                outputs=dict(outputs),
-                dry_run=dry_run,
-                artifacts_dir=artifacts_dir,
-                http_allow=http_allow,
-            ),
-            timeout=min(step.timeout_seconds or STEP_TIMEOUT_CAP, STEP_TIMEOUT_CAP),
-            secrets=secrets,
-            cancel=threading.Event(),
-            on_message=messages.append if messages is not None else lambda message: None,
-        )
-        outcomes[step.name] = outcome
-        if outcome.status != "succeeded":
-            break
-        outputs[step.name] = outcome.result
-    return outcomes
-
-
-def statuses(outcomes: dict[str, StepOutcome]) -> dict[str, str]:
-    return {name: outcome.status for name, outcome in outcomes.items()}
-
-
-def shown(outcome: StepOutcome) -> str:
-    """Everything of an outcome that anyone could read."""
-    return "\n".join(
-        [outcome.output, outcome.error or "", repr(outcome.result), outcome.traceback or ""]
-    )
+# -- helpers -------------------------------------------------------------------------------
 
 
 def wait_for(condition: Callable[[], object], what: str, within: float = 5.0) -> Any:
@@ -602,89 +537,60 @@ def test_postgres_health_dry_run_connects_nowhere():
 # -- restart-systemd-service -----------------------------------------------------------------
 
 
-class FakeSystemctl:
-    """A `systemctl` first on PATH: records each call, prints the state it is given."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir()
-        self.calls_file = folder / "calls"
-        self.state_file = folder / "state"
-        self.state = "active"
-        script = folder / "systemctl"
-        script.write_text(
-            "#!/bin/sh\n"
-            f'echo "$*" >> "{self.calls_file}"\n'
-            '[ "$1" = is-active ] || exit 0\n'
-            f'cat "{self.state_file}"\n'
-            f'[ "$(cat "{self.state_file}")" = active ]\n',
-            encoding="utf-8",
-        )
-        script.chmod(0o755)
-
-    @property
-    def state(self) -> str:
-        return self.state_file.read_text(encoding="utf-8").strip()
-
-    @state.setter
-    def state(self, value: str) -> None:
-        self.state_file.write_text(value + "\n", encoding="utf-8")
-
-    @property
-    def calls(self) -> list[str]:
-        if not self.calls_file.exists():
-            return []
-        return self.calls_file.read_text(encoding="utf-8").splitlines()
-
-
 @pytest.fixture
 def systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSystemctl:
-    fake = FakeSystemctl(tmp_path / "fake-bin")
-    monkeypatch.setenv("PATH", f"{fake.calls_file.parent}{os.pathsep}{os.environ['PATH']}")
-    return fake
+    return FakeSystemctl.on_path(tmp_path / "fake-bin", monkeypatch)
 
 
 def test_restart_without_confirm_only_says_what_it_would_do(systemctl):
-    outcomes = run_runbook("restart-systemd-service", {"unit": "api.service"})
+    outcomes = run_runbook("restart-systemd-service", {"unit": "api.service"}, settings=UNITS)
 
     assert statuses(outcomes) == dict.fromkeys(
         ("status_before", "restart", "status_after"), "succeeded"
     )
     assert outcomes["status_before"].result == {"active": "active"}
     assert outcomes["restart"].result == {"restarted": False}
-    assert "would run: systemctl restart api.service" in outcomes["restart"].output
+    assert "would run: systemctl restart -- api.service" in outcomes["restart"].output
     assert outcomes["status_after"].result == {"active": "active"}
-    assert systemctl.calls == ["is-active api.service", "is-active api.service"]
+    assert systemctl.calls == ["is-active -- api.service", "is-active -- api.service"]
 
 
 def test_restart_with_confirm_restarts_the_unit(systemctl):
-    outcomes = run_runbook("restart-systemd-service", {"unit": "api.service", "confirm": True})
+    outcomes = run_runbook(
+        "restart-systemd-service", {"unit": "api.service", "confirm": True}, settings=UNITS
+    )
 
     assert statuses(outcomes) == dict.fromkeys(
         ("status_before", "restart", "status_after"), "succeeded"
     )
     assert outcomes["restart"].result == {"restarted": True}
-    assert "$ systemctl restart api.service" in outcomes["restart"].output
+    assert "$ systemctl restart -- api.service" in outcomes["restart"].output
     assert systemctl.calls == [
-        "is-active api.service",
-        "restart api.service",
-        "is-active api.service",
+        "is-active -- api.service",
+        "restart -- api.service",
+        "is-active -- api.service",
     ]
 
 
 def test_restart_dry_run_with_confirm_calls_nothing_that_acts(systemctl):
     outcomes = run_runbook(
-        "restart-systemd-service", {"unit": "api.service", "confirm": True}, dry_run=True
+        "restart-systemd-service",
+        {"unit": "api.service", "confirm": True},
+        dry_run=True,
+        settings=UNITS,
     )
 
     assert set(statuses(outcomes).values()) == {"succeeded"}
-    assert "would run: systemctl restart api.service" in outcomes["restart"].output
+    assert "would run: systemctl restart -- api.service" in outcomes["restart"].output
     assert outcomes["restart"].result == {"restarted": False}
     assert systemctl.calls == []
 
 
 def test_api_first_response_dry_run_with_confirm_restarts_nothing(systemctl):
     messages: list[dict[str, Any]] = []
-    outcomes = run_runbook("api-first-response", {"confirm": True}, dry_run=True, messages=messages)
+    outcomes = run_runbook(
+        "api-first-response", {"confirm": True}, dry_run=True, messages=messages, settings=UNITS
+    )
 
     assert statuses(outcomes) == {"snapshot": "succeeded", "restart": "succeeded"}
     assert len(outcomes["snapshot"].result["load"]) == 3
@@ -693,7 +599,7 @@ def test_api_first_response_dry_run_with_confirm_restarts_nothing(systemctl):
         for message in messages
     )
     assert outcomes["restart"].result == {"restarted": False}
-    assert "would run: systemctl restart api.service" in outcomes["restart"].output
+    assert "would run: systemctl restart -- api.service" in outcomes["restart"].output
     assert systemctl.calls == []
 
 
@@ -702,7 +608,10 @@ def test_a_unit_that_is_not_active_after_the_restart_fails_the_run(systemctl):
     systemctl.state = "failed"
     messages: list[dict[str, Any]] = []
     outcomes = run_runbook(
-        "restart-systemd-service", {"unit": "api.service", "confirm": True}, messages=messages
+        "restart-systemd-service",
+        {"unit": "api.service", "confirm": True},
+        messages=messages,
+        settings=UNITS,
     )
 
     assert statuses(outcomes) == {
@@ -714,9 +623,9 @@ def test_a_unit_that_is_not_active_after_the_restart_fails_the_run(systemctl):
     error = outcomes["status_after"].error
     assert error == "RuntimeError: api.service is failed after the restart"
     assert systemctl.calls == [
-        "is-active api.service",
-        "restart api.service",
-        "is-active api.service",
+        "is-active -- api.service",
+        "restart -- api.service",
+        "is-active -- api.service",
     ]
 
     # The engine then calls the on_failure method: it notes the unit's state.
@@ -741,11 +650,11 @@ def test_a_unit_that_is_not_active_after_the_restart_fails_the_run(systemctl):
 
 def test_without_confirm_a_failed_unit_does_not_fail_the_dry_restart(systemctl):
     systemctl.state = "failed"
-    outcomes = run_runbook("restart-systemd-service", {"unit": "api.service"})
+    outcomes = run_runbook("restart-systemd-service", {"unit": "api.service"}, settings=UNITS)
 
     assert set(statuses(outcomes).values()) == {"succeeded"}
     assert outcomes["status_after"].result == {"active": "failed"}
-    assert "restart api.service" not in systemctl.calls
+    assert "restart -- api.service" not in systemctl.calls
 
 
 # -- diagnostics-bundle ----------------------------------------------------------------------
@@ -768,6 +677,7 @@ def test_diagnostics_bundle_attaches_the_tails(logs, tmp_path):
         {"paths": ", ".join(map(str, logs)), "lines": 2},
         artifacts_dir=artifacts,
         messages=messages,
+        settings=Settings(runbook_log_dirs=(tmp_path,)),
     )
 
     (collect,) = outcomes.values()
@@ -793,6 +703,7 @@ def test_diagnostics_bundle_dry_run_writes_nothing(logs, tmp_path):
         {"paths": ",".join(map(str, logs))},
         dry_run=True,
         artifacts_dir=artifacts,
+        settings=Settings(runbook_log_dirs=(tmp_path,)),
     )
 
     (collect,) = outcomes.values()
@@ -808,8 +719,14 @@ def test_diagnostics_bundle_dry_run_writes_nothing(logs, tmp_path):
 
 @pytest.fixture
 def application(settings, session_factory, chat, clock, tmp_path):
+    """The bot on the shipped runbooks, allowed to restart api.service (RUNBOOK_SYSTEMD_UNITS)."""
     application = runbook_application(
-        settings, session_factory, chat, clock, folder=RUNBOOKS, artifacts=tmp_path / "artifacts"
+        replace(settings, runbook_systemd_units=UNITS.runbook_systemd_units),
+        session_factory,
+        chat,
+        clock,
+        folder=RUNBOOKS,
+        artifacts=tmp_path / "artifacts",
     )
     yield application
     application.runbooks.shutdown()
@@ -820,10 +737,17 @@ def in_incident(alice: Person) -> Person:
     return commanding(alice)
 
 
+@pytest.fixture
+def carol(handler) -> Person:
+    return Person(handler, "carol", channel_id="C-GENERAL")
+
+
 def test_a_restart_from_chat_waits_for_another_commander(
-    in_incident, bob, handler, session_factory, systemctl
+    in_incident, bob, carol, handler, session_factory, systemctl
 ):
-    reply = in_incident.says("runbook run restart-systemd-service unit=api.service")
+    in_incident.says("role operations @bob")  # given by the commander, not taken
+    bob.channel_id = carol.channel_id = in_incident.channel_id
+    reply = bob.says("runbook run restart-systemd-service unit=api.service")
     settle(handler)
 
     assert reply.message.text == "Started restart-systemd-service for INC-1 (run #1)."
@@ -836,25 +760,27 @@ def test_a_restart_from_chat_waits_for_another_commander(
     ]
     assert run.steps[0].result == {"active": "active"}
 
-    refused = in_incident.says("approve 1")
-    assert refused.message.text == "alice started this run, so someone else must approve it."
-    bob.channel_id = in_incident.channel_id
-    assert bob.says("approve 1").message.tone == "error"  # not the commander
-    bob.says("role commander @me")
-    approved = bob.says("approve 1")
+    refused = bob.says("approve 1")
+    assert refused.message.tone == "error"
+    assert "started this run, so someone else must approve it." in refused.message.text
+    assert carol.says("approve 1").message.tone == "error"  # not the commander
+    in_incident.says("role commander @carol")  # the commander hands the role over
+    approved = carol.says("approve 1")
     assert approved.message.tone == "success", approved.message.text
     settle(handler)
 
     (run,) = runs(session_factory)
     assert run.status == "succeeded"
     assert [step.status for step in run.steps] == ["succeeded"] * 3
-    assert run.steps[1].approved_by == "bob"
+    assert run.steps[1].approved_by == "carol"
     assert run.steps[1].result == {"restarted": False}
-    assert "would run: systemctl restart api.service" in run.steps[1].output
-    assert systemctl.calls == ["is-active api.service", "is-active api.service"]
+    assert "would run: systemctl restart -- api.service" in run.steps[1].output
+    assert systemctl.calls == ["is-active -- api.service", "is-active -- api.service"]
 
 
-def test_a_sev1_on_the_api_starts_the_first_response(alice, handler, session_factory, systemctl):
+def test_a_sev1_on_the_api_starts_the_first_response(
+    alice, carol, handler, session_factory, systemctl
+):
     alice.says("declare sev1 API down service:api")
     settle(handler)
 
@@ -874,17 +800,42 @@ def test_a_sev1_on_the_api_starts_the_first_response(alice, handler, session_fac
     )
     assert restart.status == "waiting_approval"
 
-    alice.says("role commander @me")
-    approved = alice.says(f"approve {run.id}")
+    alice.says("role commander @carol")  # a commander someone else appointed
+    carol.channel_id = alice.channel_id
+    approved = carol.says(f"approve {run.id}")
     assert approved.message.tone == "success", approved.message.text
     settle(handler)
 
     (run,) = runs(session_factory)
     assert run.status == "succeeded"
-    assert run.steps[1].approved_by == "alice"
+    assert run.steps[1].approved_by == "carol"
     assert run.steps[1].result == {"restarted": False}
-    assert "would run: systemctl restart api.service" in run.steps[1].output
+    assert "would run: systemctl restart -- api.service" in run.steps[1].output
     assert systemctl.calls == []
+
+
+def test_on_default_settings_a_sev1_says_why_the_first_response_did_not_start(
+    settings, session_factory, chat, clock, tmp_path, systemctl
+):
+    application = runbook_application(
+        settings, session_factory, chat, clock, folder=RUNBOOKS, artifacts=tmp_path / "artifacts"
+    )
+    try:
+        alice = Person(application.handler, "alice", channel_id="C-GENERAL")
+        alice.says("declare sev1 API down service:api")
+        settle(application.handler)
+    finally:
+        application.runbooks.shutdown()
+
+    assert runs(session_factory) == []
+    assert systemctl.calls == []
+    refusals = [e.text for e in events(session_factory) if "api-first-response" in e.text]
+    assert refusals == [
+        "Runbook api-first-response matches but could not start by itself: unit `api.service` "
+        "(its default) is not allowed: RUNBOOK_SYSTEMD_UNITS is empty, so no unit is (an "
+        "administrator lists the allowed ones there). Usage: "
+        f"`{shipped()['api-first-response'].usage()}`"
+    ]
 
 
 def test_a_sev2_on_the_api_starts_nothing(alice, handler, session_factory):
