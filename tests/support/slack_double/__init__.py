@@ -11,13 +11,14 @@ missing, come from the Slack API reference data in ``../shared/slack-api-ref`` b
 checkout (read at run time, never copied here). Without that folder a small built-in table
 keeps the double working.
 
-The workspace is modelled (users, channels with members, messages with ``ts``, pins,
-reactions, bookmarks, topics, purposes, views, files), every request is recorded as a
+The workspace is modelled (users, user groups, channels with members, messages with ``ts``,
+pins, reactions, bookmarks, topics, purposes, views, files), every request is recorded as a
 ``Call``, and failures can be injected: ``fail_next(...)`` and ``outage``.
 
 Modules: `double` (the double, call recording), `server` (HTTP), `reference` (the method
 reference), `faults` (outages, 429s, latency), `workspace` with `state`, `records`, `args`
-and one module per group of methods (`conversations`, `messages`, `views`, `files`).
+and one module per group of methods (`conversations`, `messages`, `views`, `files`,
+`usergroups`).
 """
 
 from tests.support.slack_double.args import ApiError

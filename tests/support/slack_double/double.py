@@ -195,6 +195,11 @@ class SlackApiDouble:
         with self._lock:
             return self.workspace.add_user(user_id, name, real_name=real_name, is_bot=is_bot)
 
+    def add_usergroup(self, handle: str, members: Iterable[str], *, name: str = "") -> str:
+        """Add a user group (`@handle`) of user IDs; returns its ID (`S...`)."""
+        with self._lock:
+            return self.workspace.add_usergroup(handle, list(members), name)
+
     def add_channel(
         self,
         name: str,

@@ -1,5 +1,5 @@
-"""The workspace's records: users, channels (with members, messages, pins, bookmarks) and
-uploaded files."""
+"""The workspace's records: users, user groups, channels (with members, messages, pins,
+bookmarks) and uploaded files."""
 
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ class Channel:
 
     def message(self, ts: str) -> dict[str, Any] | None:
         return next((m for m in self.messages if m["ts"] == ts), None)
+
+
+@dataclass
+class UserGroup:
+    id: str
+    handle: str
+    name: str
+    members: list[str] = field(default_factory=list)
 
 
 @dataclass

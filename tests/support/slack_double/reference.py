@@ -40,6 +40,8 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
     "files.info": ("file",),
     "pins.add": ("channel",),
     "reactions.add": ("name", "timestamp", "channel"),
+    "usergroups.list": (),
+    "usergroups.users.list": ("usergroup",),
     "users.info": ("user",),
     "views.open": ("view",),
     "views.publish": ("user_id", "view"),

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tests.support.slack_double.args import ApiError, json_arg, present, require
-from tests.support.slack_double.records import Channel, UploadedFile, User
+from tests.support.slack_double.records import Channel, UploadedFile, User, UserGroup
 
 MAX_BLOCKS = 50
 
@@ -28,10 +28,11 @@ class WorkspaceState:
         self.app_id = "A0APP"
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
+        self.usergroups: dict[str, UserGroup] = {}
         self.files: dict[str, UploadedFile] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
-        self._ids = {prefix: itertools.count(1) for prefix in ("C", "D", "F", "V", "Bk")}
+        self._ids = {prefix: itertools.count(1) for prefix in ("C", "D", "F", "S", "V", "Bk")}
         self._last_micros = 0
         self.add_user(self.bot_user_id, "incident-bot", real_name="Incident Bot", is_bot=True)
         self.add_channel("general", general=True)

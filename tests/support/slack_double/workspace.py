@@ -9,10 +9,11 @@ from typing import Any
 from tests.support.slack_double.conversations import ConversationMethods
 from tests.support.slack_double.files import FileMethods
 from tests.support.slack_double.messages import MessageMethods
+from tests.support.slack_double.usergroups import UserGroupMethods
 from tests.support.slack_double.views import ViewMethods
 
 
-class Workspace(ConversationMethods, MessageMethods, ViewMethods, FileMethods):
+class Workspace(ConversationMethods, MessageMethods, ViewMethods, FileMethods, UserGroupMethods):
     """Slack's state for one workspace, and one handler per implemented method.
 
     Not thread-safe by itself: `SlackApiDouble` calls it under its lock.
@@ -42,6 +43,8 @@ HANDLERS: dict[str, Handler] = {
     "files.info": Workspace.files_info,
     "pins.add": Workspace.pins_add,
     "reactions.add": Workspace.reactions_add,
+    "usergroups.list": Workspace.usergroups_list,
+    "usergroups.users.list": Workspace.usergroups_users_list,
     "users.info": Workspace.users_info,
     "views.open": Workspace.views_open,
     "views.publish": Workspace.views_publish,
