@@ -139,12 +139,13 @@ def test_a_sev1_on_the_api_starts_its_runbook_and_a_step_is_approved(workdir):
         "alice",
         RUNBOOK_DIRS=str(runbooks),
         RUNBOOK_ARTIFACTS_DIR=str(workdir / "artifacts"),
+        RUNBOOK_SYSTEMD_UNITS="api.service",  # none may be restarted by default
     )
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert "Runbook api-first-response, run #1: waiting_approval" in out
     assert "Step approved for api-first-response (run #1)." in out
-    assert "would run: systemctl restart api.service" in out
+    assert "would run: systemctl restart -- api.service" in out
     assert "Runbook api-first-response, run #1: succeeded" in out
     timeline = out[out.index("Timeline of INC-1") :]
     expected = [
