@@ -206,6 +206,11 @@ def _path_options(
                 f"parameter `{name}`: {option} does not apply to a Path parameter (its "
                 "files must be inside the folders of a setting)",
             )
+    if values.get("secret") is True:
+        raise reader.fail(
+            given["secret"],
+            f"parameter `{name}`: a Path parameter cannot be secret (refusals show the path)",
+        )
     inside = values.get("inside")
     if inside is None:
         raise reader.fail(

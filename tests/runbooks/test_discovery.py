@@ -726,6 +726,20 @@ PROBLEMS = {
         """,
         "parameter `log`: inside only applies to Path parameters",
     ),
+    "a secret path": (
+        """
+        from pathlib import Path
+        @runbook(
+            name="x",
+            summary="y",
+            params={"log": Param(Path, inside="RUNBOOK_LOG_DIRS", secret=True)},  # <-
+        )
+        class X:
+            @step
+            def one(self, ctx): ...
+        """,
+        "parameter `log`: a Path parameter cannot be secret (refusals show the path)",
+    ),
     "many that is not a flag": (
         """
         from pathlib import Path

@@ -95,6 +95,17 @@ def test_the_check_command_passes_on_the_shipped_runbooks(monkeypatch):
     assert result.output == f"{len(SHIPPED)} runbooks OK, 0 problems\n"
 
 
+def test_every_shipped_step_that_changes_a_system_needs_an_independent_approver():
+    gated = {
+        (spec.name, step.name): step.approval
+        for spec in shipped().values()
+        for step in spec.steps
+        if step.approval is not None
+    }
+    assert set(gated) == {("restart-systemd-service", "restart"), ("api-first-response", "restart")}
+    assert all(approval.not_requester for approval in gated.values())
+
+
 # -- http-health-check -----------------------------------------------------------------------
 
 
