@@ -20,7 +20,8 @@ class Targeted:
     """A command about one incident; `reference` is None when typed in its channel."""
 
     reference: str | None
-    # The permission rule (setting PERMISSIONS) a change needs; None for commands that only read.
+    # The permission rule a change needs (bot.incidents.permissions; INCIDENT_PERMISSIONS may
+    # change it); None for commands that only read. Runbook commands are checked by the engine.
     permission: ClassVar[str | None] = None
 
     def permission_on(self, current: str) -> str | None:

@@ -140,14 +140,6 @@ class Permissions:
             data={"action": action, **(data or {})},
         )
 
-    def is_responder(self, incident: Incident, actor: str) -> bool:
-        """The declarer, anyone holding one of its roles, and the configured responders."""
-        return (
-            actor == incident.declared_by
-            or actor in incident.current_roles().values()
-            or self.responders.includes(actor)
-        )
-
     def require_runner(
         self, incident: Incident, actor: str, runbook: str, allowed: Sequence[str]
     ) -> None:
@@ -192,12 +184,10 @@ class Permissions:
 
         Never the requester when the step says so; never by a role they gave themselves.
         """
-        reason = ""
+        appointee = any(appointed(incident, role, actor) for role in roles)
         if not_requester and actor == requester:
             reason = "You started this run, so someone else must approve it."
-        elif any(appointed(incident, role, actor) for role in roles) or self.approvers.includes(
-            actor
-        ):
+        elif appointee or self.approvers.includes(actor):
             return
         else:
             reason = _self_appointed(incident, roles, actor)
@@ -219,8 +209,12 @@ class Permissions:
             return True
         if who == "declarer":
             return actor == incident.declared_by
-        if who == "responders":
-            return self.is_responder(incident, actor)
+        if who == "responders":  # the declarer, anyone holding a role, the configured ones
+            return (
+                actor == incident.declared_by
+                or actor in incident.current_roles().values()
+                or self.responders.includes(actor)
+            )
         return incident.current_roles().get(who) == actor
 
     def _describe(self, incident: Incident, rule: Sequence[str]) -> list[Who]:

@@ -12,8 +12,10 @@ import pytest
 from bot.app import Application
 from bot.config import load_settings
 from bot.errors import ConfigError
+from bot.storage import database
 from tests.support.db_reads import assert_error, assignments, events, incident, snapshot
 from tests.support.people import Person
+from tests.support.shell import run_shell
 
 REFUSED = "permission_refused"
 
@@ -202,6 +204,23 @@ def test_configured_responders_and_admins_are_groups_the_chat_knows(
     assert erin.says("close") is None  # an admin, through the leads group
     assert incident(session_factory).status == "closed"
     assert set(chat.group_lookups) == {"oncall", "leads"}
+
+
+def test_the_terminal_chat_has_the_groups_of_its_configuration(tmp_path):
+    lines = ["/incident declare sev2 Queue backlog", "/incident resolve Drained the queue"]
+    lines += ["/user mallory", "/incident close", "/user erin", "/incident close"]
+    env = {"TERMINAL_GROUPS": "leads=erin", "INCIDENT_ADMINS": "group:leads"}
+
+    result = run_shell(tmp_path, lines, "shell", "--user", "alice", **env)
+
+    assert result.returncode == 0, result.stderr
+    assert "Only the commander (nobody yet) or an incident admin may close INC-1." in result.stdout
+    engine = database.make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    factory = database.make_session_factory(engine)
+    assert incident(factory).status == "closed"
+    assert refusals(factory) == [("mallory", "mallory may not close INC-1")]
+    assert [e.actor for e in events(factory) if e.data.get("to") == "closed"] == ["erin"]
+    engine.dispose()
 
 
 def test_rules_are_configuration(settings, session_factory, chat, clock):
