@@ -66,9 +66,13 @@ def assert_quiet_refusal(caplog: pytest.LogCaptureFixture, reason: str) -> None:
     assert all(r.exc_info is None for r in caplog.records)
     assert "Traceback" not in caplog.text
     assert SECRET not in caplog.text
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == (
-        refusals(caplog)
-    )
+    # waitress warns of its own queue when the machine is busy: that is not about the request.
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name != "waitress.queue"
+    ]
+    assert warnings == refusals(caplog)
 
 
 def slash_fields(double: SlackApiDouble, room: str, text: str, answer: str) -> dict[str, str]:
