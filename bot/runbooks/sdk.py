@@ -62,12 +62,13 @@ class Param:
 class Approval:
     """A person holding one of `roles` must approve the step before it runs.
 
-    `not_requester`: the person who started the runbook cannot approve it.
+    `not_requester` (default True): the person who started the run cannot approve
+    it; set it False only for a step one responder may approve alone.
     `ttl`: how long the request stays open (a duration such as "10m"; default 15m).
     """
 
     roles: Sequence[str]
-    not_requester: bool = False
+    not_requester: bool = True
     ttl: str | float = "15m"
 
 

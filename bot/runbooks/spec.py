@@ -135,7 +135,7 @@ class ApprovalSpec:
     """Someone holding one of `roles` must approve the step within `ttl_seconds`."""
 
     roles: tuple[str, ...]
-    not_requester: bool = False
+    not_requester: bool = True
     ttl_seconds: int = 900
 
 

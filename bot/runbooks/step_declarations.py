@@ -151,7 +151,7 @@ def _approval(reader: LiteralReader, node: ast.expr) -> ApprovalSpec:
                 given["roles"], f"approval role {role!r} is not a role name such as commander"
             )
     not_requester = (
-        reader.flag(given["not_requester"], "not_requester") if "not_requester" in given else False
+        reader.flag(given["not_requester"], "not_requester") if "not_requester" in given else True
     )
     ttl = DEFAULT_APPROVAL_TTL_SECONDS
     if "ttl" in given:

@@ -807,6 +807,26 @@ def test_several_problems_in_one_runbook_are_all_reported():
     assert [problem.line for problem in problems] == [3, 3, 5]
 
 
+def test_an_approval_is_by_someone_other_than_the_requester_unless_it_says_otherwise():
+    source = HEADER + textwrap.dedent(
+        """
+        @runbook(name="x", summary="y")
+        class X:
+            @step(approval=Approval(roles=["commander"]))
+            def guarded(self, ctx): ...
+
+            @step(approval=Approval(roles=["commander"], not_requester=False))
+            def alone(self, ctx): ...
+        """
+    )
+    (spec,), problems = read_source(source, Path("book.py"))
+    assert problems == []
+    approvals = {step.name: step.approval for step in spec.steps}
+    assert approvals["guarded"] is not None and approvals["guarded"].not_requester is True
+    assert approvals["alone"] is not None and approvals["alone"].not_requester is False
+    assert sdk.Approval(roles=["commander"]).not_requester is True
+
+
 def test_one_broken_file_does_not_stop_the_others(tmp_path: Path):
     write(tmp_path, "a_restart.py", GOOD)
     write(tmp_path, "b_broken.py", "def oops(:\n")
