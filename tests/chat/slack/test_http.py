@@ -25,27 +25,10 @@ from bot.storage.models import Incident, OutboxItem, TimelineEvent
 from tests.support.db_reads import snapshot
 from tests.support.slack_double import SlackApiDouble
 from tests.support.slack_harness import SIGNING_SECRET, BotServer, slack_signature
+from tests.support.slack_users import ALICE, BOB, CAROL
 from tests.support.waiting import eventually
 
-ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U123"
 OUTAGE_WAIT = 15  # the client's own retries (3, with backoff and jitter) come first
-
-
-@pytest.fixture
-def double() -> Iterator[SlackApiDouble]:
-    with SlackApiDouble() as running:
-        running.add_user(ALICE, "alice")
-        running.add_user(BOB, "bob")
-        running.add_user(CAROL, "carol")
-        running.add_channel("incidents")
-        yield running
-    assert running.server_errors == []
-
-
-@pytest.fixture
-def room(double: SlackApiDouble) -> str:
-    """A public channel where Alice and Bob type commands."""
-    return double.add_channel("war-room", members=[ALICE, BOB])
 
 
 @pytest.fixture

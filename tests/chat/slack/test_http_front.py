@@ -22,26 +22,12 @@ from bot.config import Settings
 from tests.support.db_reads import snapshot
 from tests.support.slack_double import SlackApiDouble
 from tests.support.slack_harness import SIGNING_SECRET, BotServer, slack_signature
+from tests.support.slack_users import ALICE
 from tests.support.waiting import eventually
 
-ALICE = "U0ALICE"
 FRONT = "bot.chat.slack.http_front"
 SECRET = "LeakCheck42"  # stands for a password a request body may carry
 FORM = "application/x-www-form-urlencoded"
-
-
-@pytest.fixture
-def double() -> Iterator[SlackApiDouble]:
-    with SlackApiDouble() as running:
-        running.add_user(ALICE, "alice")
-        running.add_channel("incidents")
-        yield running
-    assert running.server_errors == []
-
-
-@pytest.fixture
-def room(double: SlackApiDouble) -> str:
-    return double.add_channel("war-room", members=[ALICE])
 
 
 @pytest.fixture

@@ -25,24 +25,8 @@ from bot.storage.models import Incident, RunbookRun, TimelineEvent
 from tests.support.db_reads import snapshot
 from tests.support.slack_double import SlackApiDouble
 from tests.support.slack_harness import BotServer
+from tests.support.slack_users import ALICE, BOB
 from tests.support.waiting import eventually
-
-ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U123"
-
-
-@pytest.fixture
-def double() -> Iterator[SlackApiDouble]:
-    with SlackApiDouble() as running:
-        for user, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")):
-            running.add_user(user, name)
-        running.add_channel("incidents")
-        yield running
-    assert running.server_errors == []
-
-
-@pytest.fixture
-def room(double: SlackApiDouble) -> str:
-    return double.add_channel("war-room", members=[ALICE, BOB])
 
 
 @pytest.fixture

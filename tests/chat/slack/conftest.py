@@ -1,0 +1,26 @@
+"""The workspace the Slack tests talk to: a Web API double with Alice, Bob and Carol."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.slack_double import SlackApiDouble
+from tests.support.slack_users import ALICE, BOB, CAROL
+
+
+@pytest.fixture
+def double() -> Iterator[SlackApiDouble]:
+    with SlackApiDouble() as running:
+        for user, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")):
+            running.add_user(user, name)
+        running.add_channel("incidents")
+        yield running
+    assert running.server_errors == []
+
+
+@pytest.fixture
+def room(double: SlackApiDouble) -> str:
+    """A public channel where Alice and Bob type commands."""
+    return double.add_channel("war-room", members=[ALICE, BOB])
