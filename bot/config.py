@@ -5,7 +5,8 @@ file (the environment wins). An invalid value stops start-up with one line that
 names the variable and says what is accepted.
 
 Longer than most modules on purpose: it is the one table of every setting, its
-parser and its documentation, which the README's table is checked against.
+parser (from `bot.setting_values`) and its documentation, which the README's
+table is checked against.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
-from bot import resources
+from bot import setting_values as values
 from bot.errors import ConfigError
-from bot.runbooks.http_guard import allow_entry
+from bot.setting_values import Severity
 
 DEFAULT_SEVERITIES = (
     "SEV1=Critical: the product is down or data is at risk for many users;"
@@ -53,15 +54,6 @@ DEFAULT_PERMISSION_RULES: dict[str, tuple[str, ...]] = {
 }
 PERMISSION_ACTIONS = tuple(DEFAULT_PERMISSION_RULES)
 PERMISSION_PEOPLE = ("declarer", "responders", "anyone")
-GROUP_PREFIX = "group:"  # a group in a list of people: group:oncall or group:S0604QSJC
-
-
-@dataclass(frozen=True)
-class Severity:
-    """A severity level; the position in the configured list is its rank (0 = worst)."""
-
-    name: str
-    description: str
 
 
 @dataclass(frozen=True)
@@ -74,46 +66,6 @@ class Setting:
     parse: Callable[[str], Any]
     accepted: str
     secret: bool = False
-
-
-def _parse_text(value: str) -> str:
-    return value.strip()
-
-
-def _parse_positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-def _parse_timezone(value: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(value) from error
-
-
-def _parse_severities(value: str) -> tuple[Severity, ...]:
-    levels = []
-    for entry in value.split(";"):
-        name, sep, description = entry.partition("=")
-        name = name.strip().upper()
-        if not sep or not name or " " in name:
-            raise ValueError(entry)
-        levels.append(Severity(name=name, description=description.strip()))
-    if len({level.name for level in levels}) != len(levels):
-        raise ValueError(value)
-    return tuple(levels)
-
-
-def _parse_roles(value: str) -> tuple[str, ...]:
-    roles = tuple(role.strip().lower() for role in value.split(",") if role.strip())
-    if not roles or any(not role.isidentifier() for role in roles):
-        raise ValueError(value)
-    if len(set(roles)) != len(roles):
-        raise ValueError(value)
-    return roles
 
 
 def _parse_permissions(value: str) -> dict[str, tuple[str, ...]]:
@@ -130,130 +82,13 @@ def _parse_permissions(value: str) -> dict[str, tuple[str, ...]]:
     return rules
 
 
-def _parse_people(value: str) -> tuple[str, ...]:
-    people = tuple(entry.strip() for entry in value.split(",") if entry.strip())
-    for person in people:
-        if any(char.isspace() for char in person) or person == GROUP_PREFIX:
-            raise ValueError(person)
-    return people
-
-
-def _parse_groups(value: str) -> dict[str, tuple[str, ...]]:
-    groups: dict[str, tuple[str, ...]] = {}
-    for entry in value.split(";"):
-        if not entry.strip():
-            continue
-        name, sep, people = entry.partition("=")
-        members = _parse_people(people)
-        if not sep or not name.strip() or any(m.startswith(GROUP_PREFIX) for m in members):
-            raise ValueError(entry)
-        groups[name.strip()] = members
-    return groups
-
-
-def _parse_links(value: str) -> tuple[tuple[str, str], ...]:
-    links = []
-    for entry in value.split(";"):
-        if not entry.strip():
-            continue
-        title, sep, url = entry.partition("=")
-        if not sep or not title.strip() or not url.strip().startswith(("http://", "https://")):
-            raise ValueError(entry)
-        links.append((title.strip(), url.strip()))
-    return tuple(links)
-
-
-def _parse_database_url(value: str) -> str:
-    url = value.strip()
-    if not url.startswith(("sqlite://", "postgres://", "postgresql://", "postgresql+psycopg://")):
-        raise ValueError(value)
-    return url
-
-
-def _parse_flag(value: str) -> bool:
-    flag = value.strip().lower()
-    if flag in {"1", "true", "yes", "on"}:
-        return True
-    if flag in {"", "0", "false", "no", "off"}:
-        return False
-    raise ValueError(value)
-
-
-def _parse_url(value: str) -> str:
-    url = value.strip()
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(value)
-    return url if url.endswith("/") else url + "/"
-
-
-def _parse_reaction(value: str) -> str:
-    name = value.strip().strip(":")
-    if not name or " " in name:
-        raise ValueError(value)
-    return name
-
-
-def _parse_folders(value: str) -> tuple[Path, ...]:
-    return tuple(Path(part.strip()) for part in value.split(":") if part.strip())
-
-
-def default_runbook_dirs() -> tuple[Path, ...]:
-    """`runbooks` in the working directory when there is one, then the runbooks that ship.
-
-    Run from the top of the checkout, the two are one folder, named once as `runbooks`.
-    """
-    local, shipped = Path("runbooks"), resources.runbooks()
-    if not local.is_dir():
-        return (shipped,)
-    if local.resolve() == shipped.resolve():
-        return (local,)
-    return (local, shipped)
-
-
-def _parse_runbook_folders(value: str) -> tuple[Path, ...]:
-    return _parse_folders(value) or default_runbook_dirs()
-
-
-def _parse_absolute_folders(value: str) -> tuple[Path, ...]:
-    folders = _parse_folders(value)
-    if any(not folder.is_absolute() for folder in folders):
-        raise ValueError(value)
-    return folders
-
-
-def _parse_unit_names(value: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    if any(char.isspace() for name in names for char in name):
-        raise ValueError(value)
-    return names
-
-
-def _parse_limit(value: str) -> int | None:
-    """A whole number of at least 0; 0 (no limit) is None."""
-    number = int(value)
-    if number < 0:
-        raise ValueError(value)
-    return number or None
-
-
-def _parse_http_allow(value: str) -> tuple[str, ...]:
-    return tuple(allow_entry(entry) for entry in value.split(",") if entry.strip())
-
-
-def _parse_log_level(value: str) -> str:
-    level = value.strip().upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ValueError(value)
-    return level
-
-
 SETTINGS: dict[str, Setting] = {
     "database_url": Setting(
         "DATABASE_URL",
         "sqlite:///incident-bot.db",
         "Where incidents are stored. A SQLite file by default; "
         "`postgresql://user:pass@host/db` in production.",
-        _parse_database_url,
+        values.parse_database_url,
         "a sqlite:///path or postgresql://user@host/db URL",
         secret=True,
     ),
@@ -261,14 +96,14 @@ SETTINGS: dict[str, Setting] = {
         "INCIDENT_TIMEZONE",
         "UTC",
         "Time zone for bare times such as `--at 14:51` and for times shown to people.",
-        _parse_timezone,
+        values.parse_timezone,
         "an IANA time zone name such as UTC or Europe/Berlin",
     ),
     "severities": Setting(
         "INCIDENT_SEVERITIES",
         DEFAULT_SEVERITIES,
         "Severity levels, worst first, as `NAME=description` separated by `;`.",
-        _parse_severities,
+        values.parse_severities,
         "NAME=description pairs separated by ';', names unique and without spaces",
     ),
     "default_severity": Setting(
@@ -283,7 +118,7 @@ SETTINGS: dict[str, Setting] = {
         "INCIDENT_ROLES",
         DEFAULT_ROLES,
         "Incident roles that can be assigned, comma-separated.",
-        _parse_roles,
+        values.parse_roles,
         "comma-separated lowercase names such as commander,scribe",
     ),
     "permissions": Setting(
@@ -299,7 +134,7 @@ SETTINGS: dict[str, Setting] = {
         "",
         "People and groups who are responders of every incident, separated by `,`: user ids "
         "and `group:<name>` (a Slack user group's handle or id).",
-        _parse_people,
+        values.parse_people,
         "user ids and group:<name> entries separated by ','",
     ),
     "admins": Setting(
@@ -307,7 +142,7 @@ SETTINGS: dict[str, Setting] = {
         "",
         "People and groups who may do on every incident what its commander may, "
         "separated by `,`: user ids and `group:<name>`.",
-        _parse_people,
+        values.parse_people,
         "user ids and group:<name> entries separated by ','",
     ),
     "runbook_approvers": Setting(
@@ -315,7 +150,7 @@ SETTINGS: dict[str, Setting] = {
         "",
         "People and groups who may approve any runbook step that waits for approval "
         "(never in a run they started), separated by `,`: user ids and `group:<name>`.",
-        _parse_people,
+        values.parse_people,
         "user ids and group:<name> entries separated by ','",
     ),
     "terminal_groups": Setting(
@@ -323,14 +158,14 @@ SETTINGS: dict[str, Setting] = {
         "",
         "Groups for the terminal chat, which has none of its own, as `name=user,user` "
         "separated by `;`; name them as `group:<name>`.",
-        _parse_groups,
+        values.parse_groups,
         "name=user,user entries separated by ';'",
     ),
     "title_max_length": Setting(
         "INCIDENT_TITLE_MAX_LENGTH",
         "150",
         "Longest incident title accepted, in characters.",
-        _parse_positive_int,
+        values.parse_positive_int,
         "a whole number of at least 1",
     ),
     "runbook_dirs": Setting(
@@ -339,14 +174,14 @@ SETTINGS: dict[str, Setting] = {
         "Folders to load runbooks from, separated by `:` (relative paths are relative to "
         "the working directory). Empty: `runbooks` in the working directory, if there is "
         "one, and the runbooks that ship with the bot.",
-        _parse_runbook_folders,
+        values.parse_runbook_folders,
         "folder paths separated by ':'",
     ),
     "runbook_artifacts_dir": Setting(
         "RUNBOOK_ARTIFACTS_DIR",
         "runbook-artifacts",
         "Folder where runbooks write the files they attach to an incident (one folder per run).",
-        _parse_text,
+        values.parse_text,
         "a folder path",
     ),
     "runbook_systemd_units": Setting(
@@ -355,7 +190,7 @@ SETTINGS: dict[str, Setting] = {
         "systemd units the shipped runbooks may restart, separated by `,`; `*` matches any "
         "characters (`worker@*.service`). Empty: none, so every restart is refused until the "
         "units are listed.",
-        _parse_unit_names,
+        values.parse_unit_names,
         "unit names such as api.service separated by ','",
     ),
     "runbook_log_dirs": Setting(
@@ -363,7 +198,7 @@ SETTINGS: dict[str, Setting] = {
         "/var/log",
         "Folders whose files runbooks may read (diagnostics-bundle's `paths`), separated by "
         "`:`. Empty: none.",
-        _parse_absolute_folders,
+        values.parse_absolute_folders,
         "absolute folder paths separated by ':'",
     ),
     "runbook_memory_limit_mb": Setting(
@@ -371,7 +206,7 @@ SETTINGS: dict[str, Setting] = {
         "512",
         "Memory (address space) each runbook step's process, and each command it runs, may "
         "use, in MB; a step that needs more fails. 0: no limit.",
-        _parse_limit,
+        values.parse_limit,
         "a whole number of MB, 0 for no limit",
     ),
     "runbook_cpu_seconds": Setting(
@@ -379,7 +214,7 @@ SETTINGS: dict[str, Setting] = {
         "300",
         "CPU time each runbook step, and each command it runs, may use, in seconds; a step "
         "that uses more is stopped and fails. 0: no limit.",
-        _parse_limit,
+        values.parse_limit,
         "a whole number of seconds, 0 for no limit",
     ),
     "runbook_http_allow": Setting(
@@ -388,7 +223,7 @@ SETTINGS: dict[str, Setting] = {
         "Internal hosts `ctx.http` may reach, as host names and networks separated by `,` "
         "(e.g. `api.internal,10.20.0.0/16`). Loopback, private, link-local and cloud metadata "
         "addresses are refused unless listed here.",
-        _parse_http_allow,
+        values.parse_http_allow,
         "host names and CIDR networks separated by ','",
     ),
     "incident_links": Setting(
@@ -396,7 +231,7 @@ SETTINGS: dict[str, Setting] = {
         "",
         "Links bookmarked in every incident channel, as `Title=URL` separated by `;`; "
         "`{service}` and `{reference}` in a URL are filled in (e.g. a dashboard per service).",
-        _parse_links,
+        values.parse_links,
         "Title=https://... pairs separated by ';'",
     ),
     "announce_channel": Setting(
@@ -417,7 +252,7 @@ SETTINGS: dict[str, Setting] = {
         "LOG_LEVEL",
         "INFO",
         "How much the bot logs.",
-        _parse_log_level,
+        values.parse_log_level,
         "DEBUG, INFO, WARNING or ERROR",
     ),
     "log_file": Setting(
@@ -425,14 +260,14 @@ SETTINGS: dict[str, Setting] = {
         "",
         "File the bot logs to. Empty: standard error, except for the terminal chat, "
         "which logs to incident-bot.log so that logs do not mix with the chat.",
-        _parse_text,
+        values.parse_text,
         "a file path",
     ),
     "slack_bot_token": Setting(
         "SLACK_BOT_TOKEN",
         "",
         "Slack bot token (xoxb-...). When empty, `run` starts the terminal chat.",
-        _parse_text,
+        values.parse_text,
         "a Slack bot token",
         secret=True,
     ),
@@ -441,7 +276,7 @@ SETTINGS: dict[str, Setting] = {
         "",
         "Slack app-level token (xapp-...). When set, the bot connects in Socket Mode; "
         "when empty, it serves HTTP.",
-        _parse_text,
+        values.parse_text,
         "a Slack app-level token",
         secret=True,
     ),
@@ -449,7 +284,7 @@ SETTINGS: dict[str, Setting] = {
         "SLACK_SIGNING_SECRET",
         "",
         "Slack signing secret; HTTP mode rejects requests not signed with it.",
-        _parse_text,
+        values.parse_text,
         "the signing secret of the Slack app",
         secret=True,
     ),
@@ -458,35 +293,35 @@ SETTINGS: dict[str, Setting] = {
         "1048576",
         "Largest request body HTTP mode accepts, in bytes; a larger one is answered 413 "
         "without being read. Slack's own requests are a few kilobytes.",
-        _parse_positive_int,
+        values.parse_positive_int,
         "a whole number of at least 1",
     ),
     "slack_api_url": Setting(
         "SLACK_API_URL",
         "https://slack.com/api/",
         "Base URL of the Slack Web API (any Slack-compatible endpoint).",
-        _parse_url,
+        values.parse_url,
         "an http:// or https:// URL",
     ),
     "slack_private_channels": Setting(
         "SLACK_PRIVATE_CHANNELS",
         "false",
         "Create incident channels as private channels.",
-        _parse_flag,
+        values.parse_flag,
         "true or false",
     ),
     "timeline_reaction": Setting(
         "TIMELINE_REACTION",
         "pushpin",
         "Reacting with this emoji to a message in an incident channel puts it on the timeline.",
-        _parse_reaction,
+        values.parse_reaction,
         "an emoji name such as pushpin",
     ),
     "capture_all_messages": Setting(
         "CAPTURE_ALL_MESSAGES",
         "false",
         "Put every human message in an incident channel on the timeline.",
-        _parse_flag,
+        values.parse_flag,
         "true or false",
     ),
     "postmortem_templates_dir": Setting(
@@ -494,21 +329,21 @@ SETTINGS: dict[str, Setting] = {
         "",
         "Folder of your own postmortem templates (`<name>.md.j2`); they win over the built-in "
         "ones of the same name. Empty: only the built-in `templates/`.",
-        _parse_text,
+        values.parse_text,
         "a folder path",
     ),
     "postmortem_due_business_days": Setting(
         "POSTMORTEM_DUE_BUSINESS_DAYS",
         "5",
         "A new postmortem is due this many business days (Monday to Friday) after the resolution.",
-        _parse_positive_int,
+        values.parse_positive_int,
         "a whole number of at least 1",
     ),
     "postmortem_auto_on_resolve": Setting(
         "POSTMORTEM_AUTO_ON_RESOLVE",
         "false",
         "Draft the postmortem automatically when an incident is resolved.",
-        _parse_flag,
+        values.parse_flag,
         "true or false",
     ),
 }

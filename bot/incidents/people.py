@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from bot.config import GROUP_PREFIX
+from bot.setting_values import GROUP_PREFIX
 
 GroupMembers = Callable[[str], Collection[str]]  # a group's name or id -> its members now
 
