@@ -346,6 +346,29 @@ SETTINGS: dict[str, Setting] = {
         values.parse_flag,
         "true or false",
     ),
+    "health_port": Setting(
+        "HEALTH_PORT",
+        "8081",
+        "Port on which Socket Mode serves `/healthz`, `/readyz` and `/metrics` (HTTP mode "
+        "serves them on its own port, next to the Slack requests).",
+        values.parse_positive_int,
+        "a port number of at least 1",
+    ),
+    "ready_outbox_max_age": Setting(
+        "READY_OUTBOX_MAX_AGE",
+        "300",
+        "`/readyz` answers 503 when the oldest chat work still waiting to be delivered is "
+        "older than this many seconds.",
+        values.parse_positive_int,
+        "a whole number of seconds, at least 1",
+    ),
+    "replica_id": Setting(
+        "REPLICA_ID",
+        "",
+        "This process's name in `/metrics` (label `replica`). Empty: hostname-pid.",
+        values.parse_text,
+        "any text",
+    ),
 }
 
 
@@ -398,6 +421,9 @@ class Settings:
     postmortem_templates_dir: str = _setting("postmortem_templates_dir")
     postmortem_due_business_days: int = _setting("postmortem_due_business_days")
     postmortem_auto_on_resolve: bool = _setting("postmortem_auto_on_resolve")
+    health_port: int = _setting("health_port")
+    ready_outbox_max_age: int = _setting("ready_outbox_max_age")
+    replica_id: str = _setting("replica_id")
 
     def __post_init__(self) -> None:
         names = [level.name for level in self.severities]

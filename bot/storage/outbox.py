@@ -138,3 +138,11 @@ def pending_count(session: Session, *, incident_id: int | None = None) -> int:
     if incident_id is not None:
         query = query.where(OutboxItem.incident_id == incident_id)
     return session.scalar(query) or 0
+
+
+def oldest_pending_at(session: Session) -> datetime | None:
+    """When the oldest item still waiting was enqueued; None when nothing waits."""
+    query = select(func.min(OutboxItem.created_at)).where(
+        OutboxItem.delivered_at.is_(None), OutboxItem.failed_at.is_(None)
+    )
+    return session.scalar(query)

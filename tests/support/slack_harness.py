@@ -144,6 +144,7 @@ class BotServer:
         self.chat: SlackChat = built.chat
         self.handler: CommandHandler = built.application.handler
         self.app: App = built.app
+        self.endpoints = built.endpoints
         self.listeners = count_listeners(self.app)
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -153,7 +154,9 @@ class BotServer:
     # ---- lifecycle
 
     def start(self) -> BotServer:
-        self._server = http_server(self.app, self.settings, host="127.0.0.1", port=0, threads=8)
+        self._server = http_server(
+            self.app, self.settings, host="127.0.0.1", port=0, threads=8, others=self.endpoints
+        )
         self._thread = threading.Thread(target=self._serve, name="bot-http", daemon=True)
         self._thread.start()
         return self

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 
 from bot.chat.slack import buttons, capture_events, forms, slash
@@ -15,9 +17,26 @@ from bot.chat.slack.services import SlackServices
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16
+# Told how long each request took to its ack, and the ack's HTTP status.
+AckObserver = Callable[[float, int], None]
 
 
-def create_app(services: SlackServices, *, socket_mode: bool) -> App:
+class _TimedApp(App):
+    """Bolt's App, timing each request to its ack: with process_before_response off,
+    `dispatch` returns as soon as the listener acks (in HTTP and in Socket Mode alike)."""
+
+    def __init__(self, *, observe_ack: AckObserver, **options: Any) -> None:
+        super().__init__(**options)
+        self._observe_ack = observe_ack
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        started = time.perf_counter()
+        response = super().dispatch(req)
+        self._observe_ack(time.perf_counter() - started, response.status)
+        return response
+
+
+def create_app(services: SlackServices, *, socket_mode: bool, observe_ack: AckObserver) -> App:
     """Build the Bolt app; nothing here talks to Slack until a request arrives."""
     settings, chat = services.settings, services.chat
 
@@ -30,7 +49,8 @@ def create_app(services: SlackServices, *, socket_mode: bool) -> App:
             bot_user_id=chat.known_bot_user_id,
         )
 
-    app = App(
+    app = _TimedApp(
+        observe_ack=observe_ack,
         client=chat.client,
         signing_secret=settings.slack_signing_secret or None,
         authorize=authorize,

@@ -40,6 +40,7 @@ HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
 # How long a user group's members are trusted before Slack is asked again.
 GROUP_CACHE_SECONDS = 60.0
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+RATE_LIMITED = "rate_limited"  # the outcome counted for a 429
 
 
 class _ServerErrorRetry(ServerErrorRetryHandler):
@@ -56,8 +57,40 @@ class _ServerErrorRetry(ServerErrorRetryHandler):
         return response is not None and response.status_code in (500, 502, 503, 504)
 
 
-def make_web_client(token: str, base_url: str, timeout: int = 10) -> WebClient:
-    """A WebClient that retries connection errors, 429 (after Retry-After) and 5xx."""
+# Who is told of each Slack answer: (method as Slack names it, outcome).
+Answered = Callable[[str, str], None]
+
+
+def _not_counted(method: str, outcome: str) -> None:
+    """The default: answers are not counted anywhere."""
+
+
+class _CountedRateLimitRetry(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 retry, telling `answered` of each 429 it retries."""
+
+    def __init__(self, answered: Answered, *, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._answered = answered
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        retry = super()._can_retry(state=state, request=request, response=response, error=error)
+        if retry:
+            self._answered(request.url.rstrip("/").rsplit("/", 1)[-1], RATE_LIMITED)
+        return retry
+
+
+def make_web_client(
+    token: str, base_url: str, timeout: int = 10, *, answered: Answered = _not_counted
+) -> WebClient:
+    """A WebClient that retries connection errors, 429 (after Retry-After) and 5xx;
+    `answered` hears of every 429 it retries."""
     backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5)
     handlers: list[RetryHandler] = [
         ConnectionErrorRetryHandler(
@@ -65,7 +98,7 @@ def make_web_client(token: str, base_url: str, timeout: int = 10) -> WebClient:
             interval_calculator=backoff,
             error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
         ),
-        RateLimitErrorRetryHandler(max_retry_count=MAX_RETRIES),
+        _CountedRateLimitRetry(answered, max_retry_count=MAX_RETRIES),
         _ServerErrorRetry(max_retry_count=MAX_RETRIES, interval_calculator=backoff),
     ]
     return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
@@ -80,8 +113,10 @@ class SlackChat:
         *,
         private_channels: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
+        answered: Answered = _not_counted,
     ) -> None:
         self.client = client
+        self._answered = answered  # told of each call's final answer, for /metrics
         self.private_channels = private_channels
         self._bot_user_id: str | None = None
         self._monotonic = monotonic
@@ -102,18 +137,27 @@ class SlackChat:
 
     def call(self, method: str, **args: Any) -> dict[str, Any]:
         """Call a Web API method; turn Slack's failures into the port's two kinds."""
+        name = method.replace("_", ".")  # usergroups_users_list -> usergroups.users.list
         try:
             response = getattr(self.client, method)(**args)
         except SlackApiError as error:
             status = error.response.status_code
             code = error.response.get("error", "") if error.response.data else ""
             if code in HARMLESS:
+                self._answered(name, "ok")
                 return dict(error.response.data)
-            if status == 429 or status >= 500 or code in ("ratelimited", "service_unavailable"):
+            if status == 429 or code == "ratelimited":
+                self._answered(name, RATE_LIMITED)
                 raise ChatUnavailable(f"Slack {method}: {code or status}") from None
+            if status >= 500 or code == "service_unavailable":
+                self._answered(name, "unavailable")
+                raise ChatUnavailable(f"Slack {method}: {code or status}") from None
+            self._answered(name, "rejected")
             raise ChatRejected(f"Slack {method}: {code or status}") from None
         except (SlackClientError, URLError, ConnectionError, TimeoutError, OSError) as error:
+            self._answered(name, "unreachable")
             raise ChatUnavailable(f"Slack {method}: {type(error).__name__}: {error}") from None
+        self._answered(name, "ok")
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def create_channel(self, name: str) -> Channel:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -122,13 +122,36 @@ def _peer(addr: Any) -> str:
     return str(addr[0]) if isinstance(addr, tuple) and addr else UNKNOWN_ADDRESS
 
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _routed(front: SlackFront, path: str, others: WsgiApp) -> WsgiApp:
+    """Slack's requests at `path` to Bolt, every other path to `others`."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") == path:
+            return front(environ, start_response)
+        return others(environ, start_response)
+
+    return app
+
+
 def create_http_server(
-    app: App, *, path: str, host: str, port: int, max_body_bytes: int, threads: int
+    app: App,
+    *,
+    path: str,
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    threads: int,
+    others: WsgiApp | None = None,
 ) -> Any:
-    """A waitress server for the Bolt app at `path`; bodies over `max_body_bytes` are refused."""
+    """A waitress server for the Bolt app at `path` (and `others` on every other path);
+    bodies over `max_body_bytes` are refused."""
     sockets: dict[int, Any] = {}
+    front = SlackFront(app, path=path)
     server = create_server(
-        SlackFront(app, path=path),
+        front if others is None else _routed(front, path, others),
         map=sockets,
         host=host,
         port=port,

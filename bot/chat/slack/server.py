@@ -5,23 +5,28 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from sqlalchemy.orm import Session, sessionmaker
+from waitress import create_server
 
 from bot.app import Application
 from bot.chat.port import ChatRejected, ChatUnavailable
 from bot.chat.slack.app import create_app
 from bot.chat.slack.client import SlackChat, make_web_client
-from bot.chat.slack.http_front import create_http_server
+from bot.chat.slack.health import Readiness, endpoints
+from bot.chat.slack.http_front import WsgiApp, create_http_server
+from bot.chat.slack.metrics import BotMetrics, replica_name
 from bot.chat.slack.services import SlackServices
 from bot.clock import Clock, utc_now
 from bot.config import Settings
 
 log = logging.getLogger(__name__)
 HTTP_THREADS = 16
+HEALTH_THREADS = 2
 EVENTS_PATH = "/slack/events"
 
 
@@ -32,6 +37,7 @@ class SlackBot:
     application: Application
     chat: SlackChat
     app: App
+    endpoints: WsgiApp  # /healthz, /readyz and /metrics
 
 
 def build(
@@ -41,10 +47,16 @@ def build(
     socket_mode: bool,
     clock: Clock = utc_now,
 ) -> SlackBot:
-    """The Slack chat, the application on it, and the Bolt app."""
+    """The Slack chat, the application on it, the Bolt app and its health endpoints."""
+    metrics = BotMetrics(
+        replica=replica_name(settings.replica_id), session_factory=session_factory, clock=clock
+    )
     chat = SlackChat(
-        make_web_client(settings.slack_bot_token, settings.slack_api_url),
+        make_web_client(
+            settings.slack_bot_token, settings.slack_api_url, answered=metrics.slack_call
+        ),
         private_channels=settings.slack_private_channels,
+        answered=metrics.slack_call,
     )
     application = Application(settings, session_factory=session_factory, chat=chat, clock=clock)
     services = SlackServices(
@@ -55,13 +67,26 @@ def build(
         session_factory=session_factory,
         clock=clock,
     )
-    return SlackBot(application, chat, create_app(services, socket_mode=socket_mode))
+    app = create_app(services, socket_mode=socket_mode, observe_ack=metrics.ack)
+    readiness = Readiness(
+        session_factory,
+        max_outbox_age=timedelta(seconds=settings.ready_outbox_max_age),
+        clock=clock,
+    )
+    return SlackBot(application, chat, app, endpoints(readiness, metrics))
 
 
 def http_server(
-    app: App, settings: Settings, *, host: str, port: int, threads: int = HTTP_THREADS
+    app: App,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    threads: int = HTTP_THREADS,
+    others: WsgiApp | None = None,
 ) -> Any:
-    """The waitress server in front of the Bolt app, as `run` serves it (tests serve the same)."""
+    """The waitress server in front of the Bolt app, as `run` serves it (tests serve the same);
+    `others` answers every path but Slack's (the health endpoints)."""
     return create_http_server(
         app,
         path=EVENTS_PATH,
@@ -69,7 +94,13 @@ def http_server(
         port=port,
         max_body_bytes=settings.slack_max_body_bytes,
         threads=threads,
+        others=others,
     )
+
+
+def endpoints_server(bot: SlackBot, *, host: str, port: int) -> Any:
+    """Socket Mode's own small HTTP server for the health endpoints."""
+    return create_server(bot.endpoints, host=host, port=port, threads=HEALTH_THREADS)
 
 
 def _learn_bot_user_id(chat: SlackChat, stop: threading.Event) -> None:
@@ -92,11 +123,18 @@ def run(settings: Settings, session_factory: sessionmaker[Session], host: str, p
     bot.application.start()
     try:
         if socket_mode:
+            health = endpoints_server(bot, host=host, port=settings.health_port)
+            threading.Thread(target=health.run, name="health", daemon=True).start()
+            log.info(
+                "Serving /healthz, /readyz and /metrics on http://%s:%s",
+                host,
+                health.effective_port,
+            )
             log.info("Connecting to Slack in Socket Mode")
             SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
         else:
             log.info("Serving Slack requests on http://%s:%s%s", host, port, EVENTS_PATH)
-            http_server(app, settings, host=host, port=port).run()
+            http_server(app, settings, host=host, port=port, others=bot.endpoints).run()
     finally:
         stop.set()
         bot.application.stop()
