@@ -188,3 +188,10 @@ def test_metrics_count_finished_runbook_runs_by_outcome(bot: BotServer, room: st
     eventually(
         lambda: sample(bot.port, "incident_bot_runbook_runs_total", outcome="succeeded") == 1, 30
     )
+
+
+def test_metrics_count_a_refused_request_as_an_error_ack(bot: BotServer, room: str):
+    answer = bot.slash("help", user=ALICE, channel=room, signed=False)
+    assert answer.status == 401
+    assert sample(bot.port, "incident_bot_acks_total", outcome="error") == 1
+    assert sample(bot.port, "incident_bot_acks_total", outcome="ok") == 0
