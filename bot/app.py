@@ -61,7 +61,8 @@ class Application:
         self.capture = MessageCapture(services)
 
     def start(self, *, replay_now: bool = False) -> None:
-        """Keep delivering chat work, then pick up the runs a stop left unfinished.
+        """Keep delivering chat work, then pick up the runs stopped replicas left, and keep
+        looking for such runs every few seconds.
 
         The delivery loop replays what waits in the background, so a chat that is
         down cannot hold up the start; `replay_now` delivers it first instead (the
@@ -70,7 +71,7 @@ class Application:
         if replay_now:
             self.deliverer.deliver_pending()
         self.deliverer.start()
-        self.runbooks.recover()
+        self.runbooks.start_recovering()
 
     def stop(self) -> None:
         """Stop runs where they are (the database keeps them), then the delivery loop."""

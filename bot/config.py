@@ -226,6 +226,21 @@ SETTINGS: dict[str, Setting] = {
         values.parse_http_allow,
         "host names and CIDR networks separated by ','",
     ),
+    "runbook_lease_seconds": Setting(
+        "RUNBOOK_LEASE_SECONDS",
+        "15",
+        "How long a replica's hold on a runbook run lasts without a heartbeat, in seconds; "
+        "after that, another replica recovers the run.",
+        values.parse_positive_int,
+        "a whole number of seconds, at least 1",
+    ),
+    "runbook_recovery_seconds": Setting(
+        "RUNBOOK_RECOVERY_SECONDS",
+        "5",
+        "How often each replica looks for runbook runs whose replica is gone, in seconds.",
+        values.parse_positive_int,
+        "a whole number of seconds, at least 1",
+    ),
     "incident_links": Setting(
         "INCIDENT_LINKS",
         "",
@@ -405,6 +420,8 @@ class Settings:
     runbook_memory_limit_mb: int | None = _setting("runbook_memory_limit_mb")
     runbook_cpu_seconds: int | None = _setting("runbook_cpu_seconds")
     runbook_http_allow: tuple[str, ...] = _setting("runbook_http_allow")
+    runbook_lease_seconds: int = _setting("runbook_lease_seconds")
+    runbook_recovery_seconds: int = _setting("runbook_recovery_seconds")
     incident_links: tuple[tuple[str, str], ...] = _setting("incident_links")
     announce_channel: str = _setting("announce_channel")
     command_name: str = _setting("command_name")

@@ -5,6 +5,8 @@ a worker process of the run's own. Every state change of a run and its steps is
 in the database before and after each step, so a restart of the bot finds every
 run where it was: waiting runs wait again, an idempotent step in flight is run
 again, and any other step in flight is marked interrupted for a person to look at.
+With several replicas, the one executing a run holds its lease (`leases`); the
+others recover it by the same rules only once that lease has lapsed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bot.runbooks import params as runbook_params
 from bot.runbooks.discovery import Catalog, discover
 from bot.runbooks.execution import ExecutionServices, RunExecution, Stopping
 from bot.runbooks.journal import BOT, RunJournal, get_run
+from bot.runbooks.leases import LeaseKeeper, RunLeases, replica_id
 from bot.runbooks.live import Activity, Live
 from bot.runbooks.spec import RunbookSpec, StepSpec
 from bot.storage.models import (
@@ -76,6 +79,16 @@ class RunbookEngine:
         )
         self._pool = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="runbook")
         self._live: dict[int, Live] = {}
+        self.leases = RunLeases(
+            session_factory, replica=replica_id(), lease_seconds=settings.runbook_lease_seconds
+        )
+        self._keeper = LeaseKeeper(
+            self.leases,
+            sweep_seconds=settings.runbook_recovery_seconds,
+            held=lambda: list(self._live),
+            lost=self._lost,
+            sweep=self.recover,
+        )
 
     def catalog(self) -> Catalog:
         """The runbooks as the files say now (read without running them)."""
@@ -124,6 +137,7 @@ class RunbookEngine:
             trigger_key=trigger_key,
             created_at=now,
         )
+        self.leases.hold(run)
         session.add(run)
         for position, step in enumerate(spec.steps):
             session.add(RunbookStepRun(run=run, position=position, name=step.name, attempts=0))
@@ -320,16 +334,25 @@ class RunbookEngine:
 
     # -- restarts ----------------------------------------------------------------
 
-    def recover(self) -> list[int]:
-        """After a restart: pick every unfinished run up again, or mark it interrupted."""
+    def start_recovering(self) -> None:
+        """At start: recover what stopped replicas left, then keep at it and renew our leases.
+
+        A SQLite file serves one process, so there every earlier owner is gone already.
+        """
+        bind = self.session_factory.kw.get("bind")
+        self.recover(every_other=bind is not None and bind.dialect.name == "sqlite")
+        self._keeper.start()
+
+    def recover(self, *, every_other: bool = False) -> list[int]:
+        """Take the unfinished runs whose replica is gone: resume them, or mark them interrupted."""
         relaunch: list[int] = []
+        claimed = [
+            i for i in self.leases.claim_orphans(every_other=every_other) if i not in self._live
+        ]
         with self.session_factory() as session:
-            runs = session.scalars(
-                select(RunbookRun).where(RunbookRun.status.in_(ACTIVE_RUN_STATUSES))
-            )
-            for run in runs:
-                if self._resumable(session, run):
-                    relaunch.append(run.id)
+            for run_id in claimed:
+                if self._resumable(session, get_run(session, run_id)):
+                    relaunch.append(run_id)
             session.commit()
         for run_id in relaunch:
             self.launch(run_id)
@@ -356,17 +379,34 @@ class RunbookEngine:
         self.journal.finish(session, run, RunStatus.INTERRUPTED, f"the bot restarted: {problem}")
         return False
 
+    def _lost(self, run_ids: set[int]) -> None:
+        """Another replica took these runs (our heartbeat lapsed): stop ours, touch nothing."""
+        for run_id in run_ids:
+            live = self._live.get(run_id)
+            if live is not None:
+                log.error(
+                    "Runbook run #%s was taken over by another replica; stopping here", run_id
+                )
+                live.lost.set()
+                live.cancel.set()
+                live.wake.set()
+
     def wait_until_idle(self, timeout: float | None = None) -> bool:
         """Wait until no run is executing a step (runs waiting for a person count as idle)."""
         return self.activity.wait_until_idle(timeout)
 
     def shutdown(self) -> None:
-        """Stop every run thread; the database keeps each run where it was, for `recover`."""
+        """Stop every run thread and give its lease up; the database keeps each run where it was.
+
+        Another replica (or the next start) recovers them at once, by `recover`'s rules.
+        """
         self.stopping.set()
+        self._keeper.stop()
         for live in list(self._live.values()):
             live.cancel.set()
             live.wake.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.leases.release()
 
 
 def incident_runs(session: Session, incident: Incident) -> list[RunbookRun]:

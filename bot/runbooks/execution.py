@@ -38,7 +38,7 @@ STATUS_OF = {
 
 
 class Stopping(Exception):
-    """The bot is shutting down: leave the run as the database has it, for `recover`."""
+    """The bot stops, or another replica took the run: leave it as the database has it."""
 
 
 @dataclass(frozen=True)
@@ -102,11 +102,15 @@ class RunExecution:
             journal.finish(session, get_run(session, self.run_id), RunStatus.SUCCEEDED, None)
             session.commit()
 
+    def _leaving(self) -> bool:
+        """The bot is stopping, or another replica took the run: leave it as it is."""
+        return self.services.stopping.is_set() or self.live.lost.is_set()
+
     def _step(
         self, session: Session, run: RunbookRun, step: RunbookStepRun, spec_step: StepSpec
     ) -> tuple[RunStatus, str | None] | None:
         """Run one step to its end; returns how the run ends, or None to go on."""
-        if self.services.stopping.is_set():
+        if self._leaving():
             raise Stopping
         if self.live.cancel.is_set():
             return RunStatus.CANCELLED, None
@@ -144,7 +148,7 @@ class RunExecution:
             step.started_at = step.started_at or self.services.clock()
             session.commit()
             outcome = self._process(session, run, spec_step, step_id=step.id, prefix=prefix)
-            if self.services.stopping.is_set():
+            if self._leaving():
                 raise Stopping
             step.output = cap(prefix + outcome.output)
             if outcome.status in ("succeeded", "cancelled") or attempt == attempts:
@@ -229,7 +233,7 @@ class RunExecution:
             services.journal.show(session, run)
         try:
             while True:
-                if services.stopping.is_set():
+                if self._leaving():
                     raise Stopping
                 session.refresh(step)
                 session.refresh(run)

@@ -19,6 +19,7 @@ class Live:
     secrets: dict[str, str] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)  # another replica took it
     waiting: bool = False  # for a person, with nothing to do until they decide
     worker: RunWorker | None = None  # the process the run's steps run in
 

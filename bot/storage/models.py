@@ -313,6 +313,10 @@ class RunbookRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     cancelled_by: Mapped[str | None] = mapped_column(String(200))
     message_ref: Mapped[str | None] = mapped_column(String(200))  # the live output message
+    # The replica executing the run and until when its lease holds (renewed by a heartbeat);
+    # a run with no owner or an expired lease is recovered by whichever replica sees it first.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
