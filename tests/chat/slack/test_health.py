@@ -115,18 +115,21 @@ def test_readyz_says_delivery_is_stalled_when_old_chat_work_waits(
     assert sample(bot.port, "incident_bot_outbox_oldest_pending_seconds") >= 360
 
 
+@pytest.mark.parametrize(("revision", "shown"), [("0002", "0002"), ("base", "no revision (empty)")])
 def test_readyz_says_the_schema_is_behind_after_a_downgrade(
-    settings: Settings, double: SlackApiDouble, tmp_path: Path
+    settings: Settings, double: SlackApiDouble, tmp_path: Path, revision: str, shown: str
 ):
     engine = database.make_engine(f"sqlite:///{tmp_path / 'behind.db'}")
     database.upgrade(engine)
-    database.downgrade(engine, "0002")
+    database.downgrade(engine, revision)
     configured = dataclasses.replace(settings, database_url=str(engine.url))
     with BotServer(configured, database.make_session_factory(engine), double) as bot:
         status, body = get(bot.port, "/readyz")
     engine.dispose()
     assert status == 503
-    assert body.startswith("not ready: the database schema is at 0002, not the newest migration")
+    assert body.startswith(
+        f"not ready: the database schema is at {shown}, not the newest migration"
+    )
 
 
 def test_readyz_says_the_database_is_unreachable(
