@@ -7,20 +7,19 @@ Web API calls go to the double. Metrics are read back with prometheus_client's o
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.storage import database
 from bot.storage.models import Incident
 from bot.storage.outbox import RefreshSummary, enqueue
+from tests.support.health import get, sample, samples
 from tests.support.slack_double import SlackApiDouble
 from tests.support.slack_harness import BotServer
 from tests.support.slack_users import ALICE
@@ -35,31 +34,6 @@ class Hello:
     def greet(self, ctx):
         ctx.log("hello")
 """
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read().decode("utf-8")
-    finally:
-        connection.close()
-
-
-def samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of /metrics: (name, sorted labels) -> value."""
-    status, body = get(port, "/metrics")
-    assert status == 200
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(body)
-        for sample in family.samples
-    }
-
-
-def sample(port: int, name: str, **labels: str) -> float:
-    return samples(port).get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import SETTINGS, Settings
-from tests.chat.slack.test_health import get, sample
-from tests.chat.slack.test_socket_mode import (
-    ALICE,
+from tests.support.health import get, sample
+from tests.support.slack_users import ALICE
+from tests.support.socket_mode import (
     APP_TOKEN,
     SocketModeApiDouble,
     SocketModeServer,
