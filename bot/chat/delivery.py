@@ -58,13 +58,21 @@ class Deliverer:
         self._stop = threading.Event()
 
     def deliver_now(self, incident_id: int) -> bool:
-        """Send pending chat work now; True when some of this incident's work still waits."""
+        """Send pending chat work now; True when some of this incident's work still waits.
+
+        Only work that waited when this call began counts: what another thread adds
+        meanwhile (a runbook's next report) is not the chat lagging behind.
+        """
+        with self.session_factory() as session:
+            newest = outbox.newest_pending_id(session, incident_id=incident_id)
         try:
             self.deliver_pending()
         except Exception:
             log.exception("Delivering chat work failed")
+        if newest is None:
+            return False
         with self.session_factory() as session:
-            return outbox.pending_count(session, incident_id=incident_id) > 0
+            return outbox.waits_up_to(session, incident_id=incident_id, newest_id=newest)
 
     def deliver_pending(self) -> int:
         """Send what is pending; returns how many items still wait.
