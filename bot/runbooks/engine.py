@@ -87,6 +87,7 @@ class RunbookEngine:
             sweep_seconds=settings.runbook_recovery_seconds,
             held=lambda: list(self._live),
             lost=self._lost,
+            cancel=self._signal_cancel,
             sweep=self.recover,
         )
 
@@ -277,13 +278,19 @@ class RunbookEngine:
             now=self.clock(),
             data={"run_id": run.id},
         )
-        live = self._live.get(run.id)
-        if live is not None:
-            live.cancel.set()
-            live.wake.set()
-        else:  # no thread holds it (for example, after a restart): finish it here
+        if run.id in self._live:
+            self._signal_cancel({run.id})
+        elif not self.leases.held_elsewhere(run):  # nobody executes it: finish it here
             self.journal.finish(session, run, RunStatus.CANCELLED, None)
+        # else its replica sees cancelled_by at its next heartbeat and stops the run there
         return run
+
+    def _signal_cancel(self, run_ids: set[int]) -> None:
+        for run_id in run_ids:
+            live = self._live.get(run_id)
+            if live is not None:
+                live.cancel.set()
+                live.wake.set()
 
     def _spec_step(self, run: RunbookRun, step: RunbookStepRun) -> StepSpec | None:
         spec = self.catalog().runbooks.get(run.runbook)

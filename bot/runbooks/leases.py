@@ -106,6 +106,31 @@ class RunLeases:
             session.commit()
         return wanted - held
 
+    def held_elsewhere(self, run: RunbookRun) -> bool:
+        """Another replica holds the run and its lease has not lapsed."""
+        until = run.lease_until
+        return (
+            run.owner not in (None, self.replica)
+            and until is not None
+            and (until >= self.wall_clock())
+        )
+
+    def cancelled(self, run_ids: Iterable[int]) -> set[int]:
+        """Of these runs, the ones someone cancelled (perhaps through another replica)."""
+        wanted = set(run_ids)
+        if not wanted:
+            return set()
+        with self.session_factory() as session:
+            found = set(
+                session.scalars(
+                    select(RunbookRun.id).where(
+                        RunbookRun.id.in_(wanted), RunbookRun.cancelled_by.is_not(None)
+                    )
+                )
+            )
+            session.commit()
+        return found
+
     def release(self) -> None:
         """Give up every unfinished run this replica holds, for another to take at once."""
         with self.session_factory() as session:
@@ -133,7 +158,8 @@ class LeaseKeeper:
     """A thread that renews this replica's leases and, every few seconds, recovers orphans.
 
     It renews three times per lease, so one slow round never lets a lease lapse;
-    `sweep` is the engine's recovery, `lost` is told of runs another replica took.
+    `sweep` is the engine's recovery, `lost` is told of runs another replica took
+    and `cancel` of runs cancelled through another replica.
     """
 
     def __init__(
@@ -143,11 +169,12 @@ class LeaseKeeper:
         sweep_seconds: float,
         held: Callable[[], Iterable[int]],
         lost: Callable[[set[int]], None],
+        cancel: Callable[[set[int]], None],
         sweep: Callable[[], object],
     ) -> None:
         self.leases = leases
         self.sweep_seconds = sweep_seconds
-        self.held, self.lost, self.sweep = held, lost, sweep
+        self.held, self.lost, self.cancel, self.sweep = held, lost, cancel, sweep
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="runbook-leases", daemon=True)
 
@@ -164,9 +191,13 @@ class LeaseKeeper:
         since_sweep = 0.0
         while not self._stop.wait(beat):
             try:
-                gone = self.leases.renew(self.held())
+                held = list(self.held())
+                gone = self.leases.renew(held)
                 if gone:
                     self.lost(gone)
+                cancelled = self.leases.cancelled(set(held) - gone)
+                if cancelled:
+                    self.cancel(cancelled)
                 since_sweep += beat
                 if since_sweep >= self.sweep_seconds:
                     since_sweep = 0.0

@@ -258,3 +258,21 @@ def test_an_approved_step_runs_once_with_two_replicas(start, workdir, shared):
     assert run.steps[0].approved_by == "bob"
     assert run.owner.startswith(requesting.prefix)
     assert ran(workdir) == 1
+
+
+def test_a_run_cancelled_through_another_replica_is_stopped_where_it_runs(start, workdir, shared):
+    executing = start()
+    ready(executing)
+    executing.says("declare sev2 Queue backlog", "runbook run once")
+    eventually(lambda: ran(workdir) == 1, timeout=30, message="the step never started")
+    other = start()
+    ready(other)
+
+    other.says("runbook cancel 1")
+
+    run = eventually(lambda: (found := the_run(shared)).status == "cancelled" and found, timeout=30)
+    assert run.steps[0].status == "cancelled"  # its process was stopped by its own replica
+    assert run.owner.startswith(executing.prefix)
+    executing.stop()
+    other.stop()
+    assert ran(workdir) == 1
