@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import http.client
 import itertools
 import json
@@ -62,7 +60,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.engine import make_url
-from waitress import create_server, wasyncore
+from waitress import create_server
 
 from bot.chat.slack import server as slack_server
 from bot.config import Settings
@@ -71,6 +69,8 @@ from bot.storage import database
 # The Slack double lives with the tests, which are not installed: the repository root
 # goes on the path (processes this script spawns inherit it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.serving import WaitressServing
+from tests.support.signing import slack_signature
 from tests.support.slack_double import ANY_METHOD, SlackApiDouble
 from tests.support.slack_double.server import BadBody, Reply, Request, parse_args
 
@@ -306,31 +306,6 @@ class Serving(Protocol):
     def stop(self) -> None: ...
 
 
-class WaitressServing:
-    """A waitress server run by a loop of ours, so that it can be told to stop (as the tests'
-    harness serves the bot)."""
-
-    def __init__(self, server: Any) -> None:
-        self._server = server
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
-
-    def start(self) -> int:
-        self._thread.start()
-        return int(self._server.effective_port)
-
-    def _serve(self) -> None:
-        server = self._server
-        while not self._stopping.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=10)
-
-
 class AiohttpServing:
     """An aiohttp runner on an event loop in a thread of its own."""
 
@@ -529,14 +504,12 @@ def slash_body(text: str, slack: Endpoint, serial: int) -> bytes:
 
 
 def signed_headers(body: bytes) -> dict[str, str]:
-    """Slack's signature: `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}`."""
+    """The headers of a form body signed as Slack signs it."""
     timestamp = str(int(time.time()))
-    base = b"v0:" + timestamp.encode() + b":" + body
-    signature = hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
     return {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": f"v0={signature}",
+        "X-Slack-Signature": slack_signature(SIGNING_SECRET, timestamp, body),
     }
 
 

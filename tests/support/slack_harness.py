@@ -17,8 +17,6 @@ Listeners run after the ack in Bolt's thread pool, so tests wait for effects wit
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import http.client
 import itertools
 import json
@@ -32,13 +30,14 @@ from urllib.parse import urlencode
 
 from slack_bolt import App
 from sqlalchemy.orm import Session, sessionmaker
-from waitress import wasyncore
 
 from bot.app import Application
 from bot.chat.slack.client import SlackChat
 from bot.chat.slack.server import EVENTS_PATH, build, http_server
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
+from tests.support.serving import WaitressServing
+from tests.support.signing import slack_signature
 from tests.support.slack_double import SlackApiDouble
 from tests.support.waiting import eventually
 
@@ -47,12 +46,6 @@ T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- signing
-
-
-def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """`v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}`, as Slack signs requests."""
-    base = b"v0:" + timestamp.encode() + b":" + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -146,36 +139,24 @@ class BotServer:
         self.app: App = built.app
         self.endpoints = built.endpoints
         self.listeners = count_listeners(self.app)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._serving: WaitressServing | None = None
         self._ids = itertools.count(1)
 
     # ---- lifecycle
 
     def start(self) -> BotServer:
-        self._server = http_server(
+        server = http_server(
             self.app, self.settings, host="127.0.0.1", port=0, threads=8, others=self.endpoints
         )
-        self._thread = threading.Thread(target=self._serve, name="bot-http", daemon=True)
-        self._thread.start()
+        self._serving = WaitressServing(server, name="bot-http")
+        self._serving.start()
         return self
-
-    def _serve(self) -> None:
-        # waitress's own run() loops until its socket map is empty; this loop can be
-        # told to stop, and closes everything in the thread that owns the sockets.
-        server = self._server
-        while not self._stopping.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
 
     def stop(self) -> None:
         """Stop serving, then wait for listeners still working after their ack."""
-        if self._thread is not None:
-            self._stopping.set()
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
         self.listeners.shutdown(wait=True)
 
     def __enter__(self) -> BotServer:
@@ -190,7 +171,8 @@ class BotServer:
 
     @property
     def port(self) -> int:
-        return int(self._server.effective_port)
+        assert self._serving is not None, "the bot is not serving"
+        return self._serving.port
 
     @property
     def url(self) -> str:

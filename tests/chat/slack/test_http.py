@@ -23,8 +23,9 @@ from bot.chat.slack.capture_events import posted_at
 from bot.config import Settings
 from bot.storage.models import Incident, OutboxItem, TimelineEvent
 from tests.support.db_reads import snapshot
+from tests.support.signing import slack_signature
 from tests.support.slack_double import SlackApiDouble
-from tests.support.slack_harness import SIGNING_SECRET, BotServer, slack_signature
+from tests.support.slack_harness import SIGNING_SECRET, BotServer
 from tests.support.slack_users import ALICE, BOB, CAROL
 from tests.support.waiting import eventually
 

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.chat.slack.server import EVENTS_PATH
 from bot.config import Settings
 from tests.support.db_reads import snapshot
+from tests.support.signing import slack_signature
 from tests.support.slack_double import SlackApiDouble
-from tests.support.slack_harness import SIGNING_SECRET, BotServer, slack_signature
+from tests.support.slack_harness import SIGNING_SECRET, BotServer
 from tests.support.slack_users import ALICE
 from tests.support.waiting import eventually
 
