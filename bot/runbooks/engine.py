@@ -346,15 +346,14 @@ class RunbookEngine:
 
         A SQLite file serves one process, so there every earlier owner is gone already.
         """
-        bind = self.session_factory.kw.get("bind")
-        self.recover(every_other=bind is not None and bind.dialect.name == "sqlite")
+        self.recover(sole_process=self.settings.database_url.startswith("sqlite"))
         self._keeper.start()
 
-    def recover(self, *, every_other: bool = False) -> list[int]:
+    def recover(self, *, sole_process: bool = False) -> list[int]:
         """Take the unfinished runs whose replica is gone: resume them, or mark them interrupted."""
         relaunch: list[int] = []
         claimed = [
-            i for i in self.leases.claim_orphans(every_other=every_other) if i not in self._live
+            i for i in self.leases.claim_orphans(sole_process=sole_process) if i not in self._live
         ]
         with self.session_factory() as session:
             for run_id in claimed:

@@ -51,14 +51,14 @@ class RunLeases:
         """A run this replica starts is its own from the start (in the caller's transaction)."""
         run.owner, run.lease_until = self.replica, self.wall_clock() + self.lease
 
-    def claim_orphans(self, *, every_other: bool = False) -> list[int]:
+    def claim_orphans(self, *, sole_process: bool = False) -> list[int]:
         """Take the unfinished runs whose owner is gone; returns their ids, oldest first.
 
-        `every_other` also takes runs another owner still holds: only for a SQLite
-        file at start, which serves one process, so any other owner is a dead one.
+        `sole_process`: this is the only bot process on the database (a SQLite file
+        at start), so any other owner is a dead one and its runs are taken too.
         """
         now = self.wall_clock()
-        orphaned = self._orphaned(now, every_other=every_other)
+        orphaned = self._orphaned(now, sole_process=sole_process)
         with self.session_factory() as session:
             candidates = list(
                 session.scalars(
@@ -144,8 +144,8 @@ class RunLeases:
             )
             session.commit()
 
-    def _orphaned(self, now: datetime, *, every_other: bool) -> ColumnElement[bool]:
-        if every_other:
+    def _orphaned(self, now: datetime, *, sole_process: bool) -> ColumnElement[bool]:
+        if sole_process:
             return or_(RunbookRun.owner.is_(None), RunbookRun.owner != self.replica)
         return or_(
             RunbookRun.owner.is_(None),
