@@ -241,6 +241,30 @@ SETTINGS: dict[str, Setting] = {
         values.parse_positive_int,
         "a whole number of seconds, at least 1",
     ),
+    "delivery_workers": Setting(
+        "DELIVERY_WORKERS",
+        "8",
+        "How many incidents' chat work each replica delivers at once (one incident's work "
+        "always goes in order, by one replica at a time).",
+        values.parse_positive_int,
+        "a whole number, at least 1",
+    ),
+    "delivery_lease_seconds": Setting(
+        "DELIVERY_LEASE_SECONDS",
+        "30",
+        "How long a replica's hold on delivering one incident's chat work lasts without a "
+        "heartbeat, in seconds; after that, another replica takes the work over.",
+        values.parse_positive_int,
+        "a whole number of seconds, at least 1",
+    ),
+    "inbox_lease_seconds": Setting(
+        "INBOX_LEASE_SECONDS",
+        "20",
+        "How long a stored Slack request may wait for the replica that acknowledged it, in "
+        "seconds; after that, another replica replays it.",
+        values.parse_positive_int,
+        "a whole number of seconds, at least 1",
+    ),
     "incident_links": Setting(
         "INCIDENT_LINKS",
         "",
@@ -421,6 +445,9 @@ class Settings:
     runbook_cpu_seconds: int | None = _setting("runbook_cpu_seconds")
     runbook_http_allow: tuple[str, ...] = _setting("runbook_http_allow")
     runbook_lease_seconds: int = _setting("runbook_lease_seconds")
+    delivery_workers: int = _setting("delivery_workers")
+    delivery_lease_seconds: int = _setting("delivery_lease_seconds")
+    inbox_lease_seconds: int = _setting("inbox_lease_seconds")
     runbook_recovery_seconds: int = _setting("runbook_recovery_seconds")
     incident_links: tuple[tuple[str, str], ...] = _setting("incident_links")
     announce_channel: str = _setting("announce_channel")

@@ -7,6 +7,7 @@ in its own way, so the flows never depend on one chat product.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 Tone = Literal["info", "success", "warning", "error"]
@@ -75,7 +76,14 @@ class Context:
 
 
 class ChatUnavailable(Exception):
-    """The chat did not answer (down, timing out, rate limiting): try again later."""
+    """The chat did not answer (down, timing out, rate limiting): try again later.
+
+    `retry_after` is how many seconds the chat asked to be left alone, when it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ChatRejected(Exception):
@@ -95,8 +103,32 @@ class ChatPort(Protocol):
     def set_purpose(self, channel_id: str, purpose: str) -> None:
         """Set the channel's description."""
 
-    def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
-        """Post to a channel (id or name), in a thread if given; returns the message's ref."""
+    def post(
+        self,
+        channel: str,
+        message: Message,
+        thread_ref: str | None = None,
+        *,
+        marker: str | None = None,
+    ) -> str:
+        """Post to a channel (id or name), in a thread if given; returns the message's ref.
+
+        `marker` is kept with the message, unseen, so `find_posted` can find it again.
+        """
+
+    def find_posted(
+        self, channel: str, marker: str, *, since: datetime, thread_ref: str | None = None
+    ) -> str | None:
+        """The ref of this bot's message carrying `marker`, posted in `channel` (in the
+        thread `thread_ref` when given) since `since`; None when there is none.
+
+        Asked only after an attempt whose outcome is unknown (a timeout, a replica
+        killed mid-call), so that a retry never posts the same thing twice.
+        """
+
+    def find_channel(self, name: str) -> Channel | None:
+        """The channel named `name`, or `name-<n>`, that this bot created and has not
+        archived; None when there is none. Asked before creating it again."""
 
     def update(self, channel_id: str, message_ref: str, message: Message) -> None:
         """Replace a posted message in place."""

@@ -118,6 +118,7 @@ class Incident(Base):
     channel_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     channel_name: Mapped[str | None] = mapped_column(String(200))
     summary_message_ref: Mapped[str | None] = mapped_column(String(200))
+    announcement_ref: Mapped[str | None] = mapped_column(String(200))  # the declared post
 
     started_at: Mapped[datetime | None]
     detected_at: Mapped[datetime | None]
@@ -265,17 +266,51 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    # Set when a call for this item began and cleared when it is delivered: a set value
+    # on a pending item means the chat may have done it, so the next attempt looks first.
+    attempted_at: Mapped[datetime | None]
 
     incident: Mapped[Incident | None] = relationship()
 
 
-class ReceivedEvent(Base):
-    """Chat events already acted on, so a redelivered event changes nothing."""
+class DeliveryLease(Base):
+    """Which replica delivers an incident's chat work now, until when; and since when
+    it may be tried again after the chat asked to wait.
 
-    __tablename__ = "received_events"
+    One replica at a time delivers one incident's items, so their order holds; a
+    lapsed lease (its replica died) is taken by another replica.
+    """
+
+    __tablename__ = "delivery_leases"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]
+
+
+class InboxRequest(Base):
+    """A chat request (command, click, form, event) stored before it is acknowledged.
+
+    Its key (Slack's trigger or event id) makes a replayed or redelivered request
+    one request. `handled_at` is set in the transaction that acts on it, so a
+    request is acted on once; one stored but never handled (its replica died) is
+    replayed by another replica once its lease has lapsed.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_unhandled", "handled_at", "lease_until"),)
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     received_at: Mapped[datetime]
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    handled_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
 
 
 class RunStatus(StrEnum):
