@@ -20,6 +20,7 @@ from bot.commands.services import CommandServices
 from bot.config import Settings
 from bot.incidents.permissions import Permissions
 from bot.runbooks.engine import RunbookEngine
+from bot.storage.replicas import replica_id
 
 
 class Application:
@@ -32,7 +33,10 @@ class Application:
         session_factory: sessionmaker[Session],
         chat: ChatPort,
         clock: Clock = utc_now,
+        deliver_in_background: bool = False,
     ) -> None:
+        # This process's name on the claims and leases it holds among the replicas.
+        self.replica = replica_id()
         self.deliverer = Deliverer(
             settings=settings, session_factory=session_factory, chat=chat, clock=clock
         )
@@ -43,6 +47,7 @@ class Application:
             session_factory=session_factory,
             deliver=self.deliverer.deliver_now,
             permissions=permissions,
+            replica=self.replica,
             clock=clock,
         )
         services = CommandServices(

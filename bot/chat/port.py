@@ -73,6 +73,9 @@ class Context:
 
     actor: str
     channel_id: str | None = None
+    # The chat's id for the request that carried the command (a replay has the same),
+    # so that it is acted on once; None where requests cannot repeat (the terminal).
+    request_key: str | None = None
 
 
 class ChatUnavailable(Exception):

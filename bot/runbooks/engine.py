@@ -29,7 +29,7 @@ from bot.runbooks import params as runbook_params
 from bot.runbooks.discovery import Catalog, discover
 from bot.runbooks.execution import ExecutionServices, RunExecution, Stopping
 from bot.runbooks.journal import BOT, RunJournal, get_run
-from bot.runbooks.leases import LeaseKeeper, RunLeases, replica_id
+from bot.runbooks.leases import LeaseKeeper, RunLeases
 from bot.runbooks.live import Activity, Live
 from bot.runbooks.spec import RunbookSpec, StepSpec
 from bot.storage.models import (
@@ -55,6 +55,7 @@ class RunbookEngine:
         session_factory: sessionmaker[Session],
         deliver: Callable[[int], object],
         permissions: Permissions,
+        replica: str,
         clock: Clock = utc_now,
         max_parallel_runs: int = 8,
     ) -> None:
@@ -80,7 +81,7 @@ class RunbookEngine:
         self._pool = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="runbook")
         self._live: dict[int, Live] = {}
         self.leases = RunLeases(
-            session_factory, replica=replica_id(), lease_seconds=settings.runbook_lease_seconds
+            session_factory, replica=replica, lease_seconds=settings.runbook_lease_seconds
         )
         self._keeper = LeaseKeeper(
             self.leases,

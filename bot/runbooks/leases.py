@@ -10,9 +10,6 @@ keeps them), never the domain clock that tests move by hand.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -24,11 +21,6 @@ from bot.clock import Clock, utc_now
 from bot.storage.models import ACTIVE_RUN_STATUSES, RunbookRun
 
 log = logging.getLogger(__name__)
-
-
-def replica_id() -> str:
-    """This process among the replicas: its host, its pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class RunLeases:

@@ -58,7 +58,14 @@ def build(
         private_channels=settings.slack_private_channels,
         answered=metrics.slack_call,
     )
-    application = Application(settings, session_factory=session_factory, chat=chat, clock=clock)
+    # Over Slack, chat work goes out from the delivery pool, never from a request's thread.
+    application = Application(
+        settings,
+        session_factory=session_factory,
+        chat=chat,
+        clock=clock,
+        deliver_in_background=True,
+    )
     services = SlackServices(
         settings=settings,
         handler=application.handler,
