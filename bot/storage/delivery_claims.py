@@ -94,12 +94,13 @@ class DeliveryClaims:
             return set()
         held_here = and_(DeliveryLease.incident_id.in_(wanted), DeliveryLease.owner == self.replica)
         with self.session_factory() as session:
-            session.execute(
+            renewed = session.scalars(
                 update(DeliveryLease)
                 .where(held_here)
                 .values(lease_until=self.wall_clock() + self.lease)
+                .returning(DeliveryLease.incident_id)
             )
-            held = set(session.scalars(select(DeliveryLease.incident_id).where(held_here)))
+            held = set(renewed)
             session.commit()
         return wanted - held
 
