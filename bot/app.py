@@ -38,14 +38,21 @@ class Application:
         # This process's name on the claims and leases it holds among the replicas.
         self.replica = replica_id()
         self.deliverer = Deliverer(
-            settings=settings, session_factory=session_factory, chat=chat, clock=clock
+            settings=settings,
+            session_factory=session_factory,
+            chat=chat,
+            replica=self.replica,
+            side_by_side=deliver_in_background,
+            clock=clock,
         )
+        # A chat request's thread never waits for the chat: it wakes the delivery pool.
+        deliver = self.deliverer.wake if deliver_in_background else self.deliverer.deliver_now
         # Who may do what; the chat says who is in a group, the domain never asks it itself.
         permissions = Permissions(settings, group_members=chat.group_members)
         self.runbooks = RunbookEngine(
             settings=settings,
             session_factory=session_factory,
-            deliver=self.deliverer.deliver_now,
+            deliver=deliver,
             permissions=permissions,
             replica=self.replica,
             clock=clock,
@@ -55,7 +62,7 @@ class Application:
             session_factory=session_factory,
             clock=clock,
             mention=chat.mention,
-            deliver=self.deliverer.deliver_now,
+            deliver=deliver,
         )
         grammar = Grammar(
             settings.command_name, settings.severity_names, parse_mention=chat.parse_mention

@@ -1,46 +1,46 @@
-"""Delivering the outbox to the chat, in order, until the chat has taken everything.
+"""Delivering the outbox to the chat: each incident's work in order, incidents side by side,
+each incident by one replica at a time.
 
-A chat that does not answer stops delivery until the next attempt (nothing is
-lost, order is kept); a chat that refuses an item for good marks that item
-failed and moves on, so one archived channel cannot block every incident.
+A dispatcher finds incidents with work waiting, takes each one's lease
+(bot/storage/delivery_claims.py) and hands it to a small pool; a worker delivers
+the incident's items in order, renewing the lease before each one. A chat that
+does not answer puts that incident aside until it may be tried again (the chat's
+Retry-After, or a short backoff); a chat that refuses an item for good marks the
+item failed and goes on, so one archived channel cannot block an incident, and
+one throttled method cannot hold up the others' work.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from urllib.parse import quote
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.chat import messages, run_messages
+from bot.chat.chat_work import Announcement, ChatWorkSender
 from bot.chat.port import ChatPort, ChatRejected, ChatUnavailable
 from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.errors import IncidentBotError
-from bot.incidents.naming import channel_name
-from bot.postmortems import drafts
 from bot.storage import outbox
-from bot.storage.models import Incident, OutboxItem, RunbookRun, TimelineEvent
-from bot.storage.outbox import (
-    AnnounceDeclared,
-    AnnounceEvent,
-    ConfirmCapture,
-    Invite,
-    OpenChannel,
-    RefreshSummary,
-    RunReport,
-    SharePostmortem,
-    Work,
-    work_of,
-)
+from bot.storage.delivery_claims import DeliveryClaims
+from bot.storage.models import OutboxItem
+from bot.storage.outbox import Work
 
 log = logging.getLogger(__name__)
-LOCK_WAIT_SECONDS = 10
+LOCK_WAIT_SECONDS = 10  # how long a caller delivering in its own thread waits for its turn
+CALLS_AT_ONCE = 16  # chat calls in flight at once for channel set-ups
+BATCH = 50  # items read at a time for one incident
+BACKOFF_MAX_SECONDS = 10.0
+T = TypeVar("T")
 
 
 class Deliverer:
-    """Sends pending outbox items through a chat port."""
+    """Sends pending outbox items through a chat port, from any number of replicas."""
 
     def __init__(
         self,
@@ -48,200 +48,285 @@ class Deliverer:
         settings: Settings,
         session_factory: sessionmaker[Session],
         chat: ChatPort,
+        replica: str,
+        side_by_side: bool,
         clock: Clock = utc_now,
+        wall_clock: Clock = utc_now,
     ) -> None:
-        self.settings = settings
+        """`side_by_side`: a channel's set-up calls run at once (Slack); otherwise one
+        after another (the terminal, whose output must read in order)."""
         self.session_factory = session_factory
-        self.chat = chat
         self.clock = clock
-        self._lock = threading.Lock()
+        self.wall_clock = wall_clock  # leases and "tried since" are real time, never test time
+        self.claims = DeliveryClaims(
+            session_factory,
+            replica=replica,
+            lease_seconds=settings.delivery_lease_seconds,
+            wall_clock=wall_clock,
+        )
+        self._calls: Executor = (
+            ThreadPoolExecutor(CALLS_AT_ONCE, thread_name_prefix="chat-call")
+            if side_by_side
+            else InlineExecutor()
+        )
+        self.sender = ChatWorkSender(settings=settings, chat=chat, clock=clock, calls=self._calls)
+        self._workers = settings.delivery_workers
+        self._pool: ThreadPoolExecutor | None = None  # the background workers, once started
+        self._busy: set[int] = set()  # incidents this process is delivering now
+        self._turns = threading.Condition()
+        self._wake = threading.Event()
         self._stop = threading.Event()
+        self._dispatcher: threading.Thread | None = None
+
+    # -- what commands and runs call ---------------------------------------------------
+
+    def wake(self, incident_id: int) -> bool:
+        """Have the pool deliver soon (never waits on the chat); True when the incident's
+        earlier chat work has been failing, so the person can be told the chat lags."""
+        self._wake.set()
+        with self.session_factory() as session:
+            return outbox.failing(session, incident_id=incident_id)
 
     def deliver_now(self, incident_id: int) -> bool:
-        """Send pending chat work now; True when some of this incident's work still waits.
+        """Deliver the incident's pending work in this thread; True when some of what
+        waited when this call began still waits (the chat is not answering).
 
-        Only work that waited when this call began counts: what another thread adds
+        For the terminal, whose output should stay in order; what another thread adds
         meanwhile (a runbook's next report) is not the chat lagging behind.
         """
         with self.session_factory() as session:
             newest = outbox.newest_pending_id(session, incident_id=incident_id)
-        try:
-            self.deliver_pending()
-        except Exception:
-            log.exception("Delivering chat work failed")
         if newest is None:
             return False
+        if self._take(incident_id, wait=LOCK_WAIT_SECONDS):
+            self._deliver_taken(incident_id, in_background=False)
         with self.session_factory() as session:
             return outbox.waits_up_to(session, incident_id=incident_id, newest_id=newest)
 
     def deliver_pending(self) -> int:
-        """Send what is pending; returns how many items still wait.
-
-        One delivery runs at a time, to keep the order; a caller that cannot get
-        its turn soon leaves the work to the delivery under way.
-        """
-        if not self._lock.acquire(timeout=LOCK_WAIT_SECONDS):
-            with self.session_factory() as session:
-                return outbox.pending_count(session)
-        try:
-            return self._deliver_all()
-        finally:
-            self._lock.release()
-
-    def _deliver_all(self) -> int:
+        """Deliver everything pending now, in this thread; returns how many items still wait."""
+        for incident_id in self.claims.waiting(limit=1000, deferred_too=True):
+            if self._take(incident_id, wait=LOCK_WAIT_SECONDS):
+                self._deliver_taken(incident_id, in_background=False)
         with self.session_factory() as session:
-            items = outbox.pending(session)
-            latest = {_coalescing_key(item): item.id for item in items}
-            for item in items:
-                if latest[_coalescing_key(item)] != item.id:
-                    item.delivered_at = self.clock()  # a later item shows the same and more
-                    session.commit()
-                    continue
-                if not self._attempt(session, item):
-                    break
             return outbox.pending_count(session)
 
-    def _attempt(self, session: Session, item: OutboxItem) -> bool:
-        """Deliver one item; False when the chat is unavailable and delivery should pause."""
+    # -- the pool ----------------------------------------------------------------------
+
+    def start(self, interval_seconds: float = 1.0) -> threading.Thread:
+        """Deliver in the background, looking every `interval_seconds` (and when woken)
+        for work: new work, work a stopped replica left, work whose wait is over."""
+        self._stop.clear()
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="delivery")
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, args=(interval_seconds,), name="outbox-dispatch", daemon=True
+        )
+        self._dispatcher.start()
+        return self._dispatcher
+
+    def stop(self) -> None:
+        """Finish the items under way, then give every lease up for other replicas."""
+        self._stop.set()
+        self._wake.set()
+        if self._dispatcher is not None and self._dispatcher.is_alive():
+            self._dispatcher.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         try:
-            self._deliver(session, item)
+            self.claims.release_all()
+        except Exception:  # the database may be gone; the leases then lapse by themselves
+            log.exception("Could not give up this replica's delivery leases")
+
+    def _dispatch(self, interval_seconds: float) -> None:
+        beat = min(interval_seconds, self.claims.lease.total_seconds() / 3)
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self._renew()
+                self._hand_out()
+            except Exception:
+                log.exception("Finding chat work to deliver failed; retrying in %s s", beat)
+            self._wake.wait(beat)
+
+    def _renew(self) -> None:
+        with self._turns:
+            held = set(self._busy)
+        lost = self.claims.renew(held)
+        if lost:
+            log.warning("Another replica took over delivering incidents %s", sorted(lost))
+
+    def _hand_out(self) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        for incident_id in self.claims.waiting(limit=2 * self._workers):
+            with self._turns:
+                full = len(self._busy) >= self._workers
+            if full or self._stop.is_set():
+                return
+            if self._take(incident_id, wait=0):
+                pool.submit(self._deliver_taken, incident_id, in_background=True)
+
+    def _take(self, incident_id: int, *, wait: float) -> bool:
+        """Hold the incident's delivery in this process and in the database, or False."""
+        with self._turns:
+            if not self._turns.wait_for(lambda: incident_id not in self._busy, timeout=wait):
+                return False
+            self._busy.add(incident_id)
+        try:
+            if self.claims.claim(incident_id, deferred_too=wait > 0):
+                return True
+        except Exception:
+            log.exception("Could not take the delivery of incident %s", incident_id)
+        self._done(incident_id)
+        return False
+
+    def _done(self, incident_id: int) -> None:
+        with self._turns:
+            self._busy.discard(incident_id)
+            self._turns.notify_all()
+
+    # -- one incident ------------------------------------------------------------------
+
+    def _deliver_taken(self, incident_id: int, *, in_background: bool) -> None:
+        """Deliver an incident this process holds until nothing waits, then let it go;
+        in the background, a stopping replica leaves the rest to the others."""
+        not_before: datetime | None = None
+        lost = False
+        try:
+            while not (in_background and self._stop.is_set()):
+                with self.session_factory() as session:
+                    items = outbox.pending_for(session, incident_id=incident_id, limit=BATCH)
+                    if not items:
+                        break
+                    outcome = self._deliver_items(session, incident_id, items, in_background)
+                if outcome == "lost":
+                    lost = True
+                    break
+                if isinstance(outcome, datetime):
+                    not_before = outcome
+                    break
+        except Exception:
+            log.exception("Delivering the chat work of incident %s failed", incident_id)
+            not_before = self.wall_clock() + timedelta(seconds=BACKOFF_MAX_SECONDS)
+        finally:
+            if not lost:
+                self._release(incident_id, not_before)
+            self._done(incident_id)
+            self._wake.set()  # work may have arrived meanwhile
+
+    def _release(self, incident_id: int, not_before: datetime | None) -> None:
+        try:
+            self.claims.release(incident_id, not_before=not_before)
+        except Exception:  # the lease lapses by itself
+            log.exception("Could not give up the delivery lease of incident %s", incident_id)
+
+    def _deliver_items(
+        self, session: Session, incident_id: int, items: list[OutboxItem], in_background: bool
+    ) -> str | datetime | None:
+        """Deliver a batch in order: None when done, "lost" when another replica took the
+        incident over, or until when to wait because the chat did not answer."""
+        latest = {_coalescing_key(item): item.id for item in items}
+        settled: set[int] = set()
+        for position, item in enumerate(items):
+            if in_background and self._stop.is_set():
+                return None
+            if item.id in settled:
+                continue
+            if latest[_coalescing_key(item)] != item.id:
+                item.delivered_at = self.clock()  # a later item shows the same and more
+                session.commit()
+                continue
+            session.commit()  # the lease is renewed in a transaction of its own
+            if self.claims.renew([incident_id]):
+                return "lost"
+            announce = _announcement_after(item, items[position + 1 :])
+            wait = self._attempt(session, item, announce)
+            if announce is not None:
+                settled.add(announce.id)
+            if wait is not None:
+                return wait
+        return None
+
+    def _attempt(
+        self, session: Session, item: OutboxItem, announce: OutboxItem | None
+    ) -> datetime | None:
+        """Deliver one item; returns until when to wait when the chat did not answer."""
+        tried_since = item.attempted_at
+        announcement = None
+        if announce is not None:
+            announcement = Announcement(announce, looked_for_since=announce.attempted_at)
+            announce.attempted_at = announce.attempted_at or self.wall_clock()
+        item.attempted_at = tried_since or self.wall_clock()
+        session.commit()
+        try:
+            announced = self.sender.send(
+                session, item, tried_since=tried_since, announcement=announcement
+            )
         except ChatUnavailable as error:
             session.rollback()
-            self._note_failure(session, item, error, give_up=False)
-            log.warning(
-                "Chat unavailable, %s for outbox item %s waits: %s", item.kind, item.id, error
-            )
-            return False
+            return self._note_failure(session, item, error, give_up=False)
         except (ChatRejected, LookupError, IncidentBotError) as error:
             session.rollback()
             self._note_failure(session, item, error, give_up=True)
-            log.error("Chat refused outbox item %s (%s): %s", item.id, item.kind, error)
-            return True
+            return None
+        self._delivered(session, item)
+        if announce is not None:
+            if announced is None:
+                self._delivered(session, announce)
+            elif isinstance(announced, ChatUnavailable):
+                return self._note_failure(session, announce, announced, give_up=False)
+            else:
+                self._note_failure(session, announce, announced, give_up=True)
+        return None
+
+    def _delivered(self, session: Session, item: OutboxItem) -> None:
         item.attempts += 1
         item.delivered_at = self.clock()
         session.commit()
-        return True
 
     def _note_failure(
         self, session: Session, item: OutboxItem, error: Exception, *, give_up: bool
-    ) -> None:
+    ) -> datetime | None:
+        """Count the failure; returns until when to wait, unless the item is given up."""
         item = session.merge(item)
         item.attempts += 1
         item.last_error = str(error) or type(error).__name__
         if give_up:
             item.failed_at = self.clock()
+            log.error("Chat refused outbox item %s (%s): %s", item.id, item.kind, error)
         session.commit()
-
-    def _deliver(self, session: Session, item: OutboxItem) -> None:
-        incident = item.incident
-        if incident is None:
-            raise LookupError(f"outbox item {item.id} has no incident")
-        mention = self.chat.mention
-        match work_of(item):
-            case OpenChannel():
-                self._open_channel(session, incident)
-            case AnnounceDeclared():
-                announcement = messages.declared_announcement(incident, mention)
-                self.chat.post(self.settings.announce_channel, announcement)
-            case AnnounceEvent(event_id=event_id):
-                event = self._event(session, event_id)
-                announcement = messages.change_announcement(incident, event, mention)
-                self.chat.post(self._channel_of(incident), announcement)
-            case ConfirmCapture(event_id=event_id, thread_ref=thread):
-                confirmation = messages.captured(incident, self._event(session, event_id))
-                self.chat.post(self._channel_of(incident), confirmation, thread_ref=thread)
-            case RefreshSummary():
-                channel_id = self._channel_of(incident)
-                if incident.summary_message_ref is not None:
-                    summary = messages.incident_summary(incident, self.settings, mention)
-                    self.chat.update(channel_id, incident.summary_message_ref, summary)
-                self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
-            case SharePostmortem(template=template, fmt=fmt):
-                # Rendered now, from what the database holds now: the newest draft is shared.
-                draft = drafts.draft(
-                    session, incident, self.settings, now=self.clock(), template=template, fmt=fmt
-                )
-                title = f"Postmortem draft for {incident.reference}: {incident.title}"
-                self.chat.upload(self._channel_of(incident), draft.filename, draft.content, title)
-            case RunReport(run_id=run_id):
-                self._report_run(session, incident, run_id)
-            case Invite(users=users):
-                self.chat.invite(self._channel_of(incident), list(users))
-
-    def _open_channel(self, session: Session, incident: Incident) -> None:
-        # Each step is stored as soon as it is done, so a retry picks up where it stopped.
-        if incident.channel_id is None:
-            channel = self.chat.create_channel(channel_name(incident.number, incident.title))
-            incident.channel_id, incident.channel_name = channel.id, channel.name
-            session.commit()
-        channel_id = self._channel_of(incident)
-        people = {incident.declared_by, *incident.current_roles().values()}
-        self.chat.invite(channel_id, sorted(people))
-        mention = self.chat.mention
-        self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
-        self.chat.set_purpose(channel_id, f"{incident.reference}: {incident.title}")
-        if incident.summary_message_ref is None:
-            for title, url in self.settings.incident_links:
-                self.chat.bookmark(channel_id, title, _fill_link(url, incident))
-            summary = messages.incident_summary(incident, self.settings, mention)
-            incident.summary_message_ref = self.chat.post(channel_id, summary)
-            session.commit()
-        self.chat.pin(channel_id, incident.summary_message_ref)
-
-    def _report_run(self, session: Session, incident: Incident, run_id: int) -> None:
-        run = session.get(RunbookRun, run_id)
-        if run is None:
-            raise LookupError(f"runbook run {run_id} is gone")
-        report = run_messages.run_report(run, self.settings.timezone)
-        channel_id = self._channel_of(incident)
-        if run.message_ref is None:
-            run.message_ref = self.chat.post(channel_id, report)
-            session.commit()
-        else:
-            self.chat.update(channel_id, run.message_ref, report)
-
-    @staticmethod
-    def _event(session: Session, event_id: int) -> TimelineEvent:
-        event = session.get(TimelineEvent, event_id)
-        if event is None:
-            raise LookupError(f"timeline event {event_id} is gone")
-        return event
-
-    @staticmethod
-    def _channel_of(incident: Incident) -> str:
-        if incident.channel_id is None:
-            raise ChatRejected(f"{incident.reference} has no channel")
-        return incident.channel_id
-
-    # -- retrying in the background ------------------------------------------------
-
-    def start(self, interval_seconds: float = 5.0) -> threading.Thread:
-        """Keep delivering every `interval_seconds` until `stop()`; also replays after restarts."""
-        self._stop.clear()
-        thread = threading.Thread(
-            target=self._loop, args=(interval_seconds,), name="outbox-delivery", daemon=True
+        if give_up:
+            return None
+        retry_after = getattr(error, "retry_after", None)
+        seconds = retry_after or min(BACKOFF_MAX_SECONDS, 0.5 * 2 ** (item.attempts - 1))
+        log.warning(
+            "Chat unavailable, %s for outbox item %s waits %.1f s: %s",
+            item.kind,
+            item.id,
+            seconds,
+            error,
         )
-        thread.start()
-        return thread
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self, interval_seconds: float) -> None:
-        while not self._stop.is_set():
-            try:
-                self.deliver_pending()
-            except Exception:
-                log.exception("Outbox delivery failed; retrying in %s s", interval_seconds)
-            self._stop.wait(interval_seconds)
+        return self.wall_clock() + timedelta(seconds=seconds)
 
 
-def _fill_link(template: str, incident: Incident) -> str:
-    """An INCIDENT_LINKS URL with `{service}` and `{reference}` filled in, each encoded whole
-    (`/`, `?`, `#` and spaces too), so what someone typed cannot change where it points."""
-    for name, value in (("service", incident.service or ""), ("reference", incident.reference)):
-        template = template.replace(f"{{{name}}}", quote(value, safe=""))
-    return template
+class InlineExecutor(Executor):
+    """Runs each call at once in the caller's thread: the set-up one call after another."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
+def _announcement_after(item: OutboxItem, rest: list[OutboxItem]) -> OutboxItem | None:
+    """The declared announcement that goes out with an OpenChannel item's set-up."""
+    if item.kind != Work.OPEN_CHANNEL:
+        return None
+    return next((later for later in rest if later.kind == Work.ANNOUNCE_DECLARED), None)
 
 
 def _coalescing_key(item: OutboxItem) -> tuple[object, ...]:

@@ -119,15 +119,30 @@ def work_of(item: OutboxItem) -> ChatWork:
     return work_type(**payload)
 
 
-def pending(session: Session, *, limit: int = 100) -> list[OutboxItem]:
-    """Undelivered, not given-up items, oldest first."""
+def pending_for(session: Session, *, incident_id: int, limit: int) -> list[OutboxItem]:
+    """One incident's undelivered, not given-up items, oldest first."""
     query = (
         select(OutboxItem)
-        .where(OutboxItem.delivered_at.is_(None), OutboxItem.failed_at.is_(None))
+        .where(
+            OutboxItem.incident_id == incident_id,
+            OutboxItem.delivered_at.is_(None),
+            OutboxItem.failed_at.is_(None),
+        )
         .order_by(OutboxItem.id)
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def failing(session: Session, *, incident_id: int) -> bool:
+    """Whether an item of the incident still waits after the chat failed to take it."""
+    query = select(OutboxItem.id).where(
+        OutboxItem.incident_id == incident_id,
+        OutboxItem.delivered_at.is_(None),
+        OutboxItem.failed_at.is_(None),
+        OutboxItem.attempts > 0,
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def pending_count(session: Session, *, incident_id: int | None = None) -> int:
