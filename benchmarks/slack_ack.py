@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import itertools
 import json
 import logging
@@ -54,7 +53,6 @@ from dataclasses import dataclass
 from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -70,11 +68,17 @@ from bot.storage import database
 # goes on the path (processes this script spawns inherit it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.serving import WaitressServing
-from tests.support.signing import slack_signature
 from tests.support.slack_double import ANY_METHOD, SlackApiDouble
 from tests.support.slack_double.server import BadBody, Reply, Request, parse_args
+from tests.support.slack_requests import (
+    FORM,
+    LOOPBACK,
+    SlashCommand,
+    post,
+    signed_headers,
+    slash_command_body,
+)
 
-LOOPBACK = "127.0.0.1"
 LOOPBACK_HOSTS = {LOOPBACK, "localhost", "::1"}
 EVENTS_PATH = slack_server.EVENTS_PATH
 COMMAND = "/incident"
@@ -485,32 +489,18 @@ def hosted(kind: str, setup: BotSetup | None = None) -> Iterator[Hosted]:
 
 def slash_body(text: str, slack: Endpoint, serial: int) -> bytes:
     """A slash command as Slack posts it: a form body."""
-    fields = {
-        "token": "deprecated-verification-token",
-        "team_id": slack.team_id,
-        "team_domain": "benchmark",
-        "channel_id": slack.room,
-        "channel_name": "war-room",
-        "user_id": USER,
-        "user_name": "bench",
-        "command": COMMAND,
-        "text": text,
-        "api_app_id": "A0BENCH",
-        "is_enterprise_install": "false",
-        "response_url": slack.response_url,
-        "trigger_id": f"{serial}.1234567890.bench",
-    }
-    return urlencode(fields).encode()
-
-
-def signed_headers(body: bytes) -> dict[str, str]:
-    """The headers of a form body signed as Slack signs it."""
-    timestamp = str(int(time.time()))
-    return {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": slack_signature(SIGNING_SECRET, timestamp, body),
-    }
+    typed = SlashCommand(
+        team_id=slack.team_id,
+        channel_id=slack.room,
+        user_id=USER,
+        user_name="bench",
+        command=COMMAND,
+        response_url=slack.response_url,
+        channel_name="war-room",
+        team_domain="benchmark",
+        api_app_id="A0BENCH",
+    )
+    return slash_command_body(typed, text, f"{serial}.1234567890.bench")
 
 
 @dataclass(frozen=True)
@@ -541,19 +531,10 @@ def fire(port: int, texts: Sequence[str], concurrency: int, slack: Endpoint) -> 
 
     def one(text: str) -> tuple[int, float]:
         body = slash_body(text, slack, next(SERIALS))
-        headers = signed_headers(body)
-        connection = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT)
+        headers = signed_headers(SIGNING_SECRET, body, FORM)
         began = time.perf_counter()
-        try:
-            connection.request("POST", EVENTS_PATH, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            status = response.status
-        except OSError:
-            status = 0
-        finally:
-            connection.close()
-        return status, time.perf_counter() - began
+        answer = post(port, EVENTS_PATH, body, headers, timeout=REQUEST_TIMEOUT)
+        return answer.status, time.perf_counter() - began
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         began, started = time.monotonic(), time.perf_counter()
