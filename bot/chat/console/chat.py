@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -26,6 +27,16 @@ class ChatLine:
     posted_at: datetime
 
 
+@dataclass(frozen=True)
+class MarkedPost:
+    """A post that carries a marker, so that `find_posted` finds it again."""
+
+    marker: str
+    ref: str
+    thread_ref: str | None
+    posted_at: datetime
+
+
 @dataclass
 class ConsoleChannel:
     id: str
@@ -37,6 +48,7 @@ class ConsoleChannel:
     posted: dict[str, Message] = field(default_factory=dict)
     pinned: list[str] = field(default_factory=list)
     bookmarks: list[tuple[str, str]] = field(default_factory=list)
+    marked: list[MarkedPost] = field(default_factory=list)
 
 
 class ConsoleChat:
@@ -87,16 +99,49 @@ class ConsoleChat:
     def set_purpose(self, channel_id: str, purpose: str) -> None:
         self._channel(channel_id).purpose = purpose
 
-    def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
+    def find_channel(self, name: str) -> Channel | None:
+        """The first channel named `name` or `name-<n>`: every channel here is the bot's,
+        as nobody else creates one in a terminal, and none is ever archived."""
+        named = re.compile(rf"{re.escape(name)}(?:-[0-9]+)?")
+        found = next((c for c in self.channels.values() if named.fullmatch(c.name)), None)
+        return Channel(id=found.id, name=found.name) if found else None
+
+    def post(
+        self,
+        channel: str,
+        message: Message,
+        thread_ref: str | None = None,
+        *,
+        marker: str | None = None,
+    ) -> str:
         target = self.find(channel) or self.add_channel(channel.lstrip("#"))
-        target.history.append(ChatLine("incident-bot", message.text, self.clock()))
+        line = ChatLine("incident-bot", message.text, self.clock())
+        target.history.append(line)
         reference = f"{target.id}:{len(target.history)}"
         target.posted[reference] = message
+        if marker is not None:
+            target.marked.append(MarkedPost(marker, reference, thread_ref, line.posted_at))
         if target.id == self.current:
             self.show(message)
         else:
             self.console.print(Text(f"[#{target.name}] {message.text}", style="dim"))
         return reference
+
+    def find_posted(
+        self, channel: str, marker: str, *, since: datetime, thread_ref: str | None = None
+    ) -> str | None:
+        target = self.find(channel)
+        posts = target.marked if target is not None else []
+        return next(
+            (
+                post.ref
+                for post in posts
+                if post.marker == marker
+                and post.thread_ref == thread_ref
+                and _utc(post.posted_at) >= _utc(since)
+            ),
+            None,
+        )
 
     def update(self, channel_id: str, message_ref: str, message: Message) -> None:
         """A terminal cannot rewrite what it printed: it prints what is new, if anything.
@@ -168,3 +213,8 @@ class ConsoleChat:
             self.console.print(table)
         for line in message.lines:
             self.console.print(Text(line, style=style))
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware moment; a naive one is UTC, as the database keeps it."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
