@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.request
@@ -368,6 +369,135 @@ def test_views_need_a_trigger_and_are_recorded(client: WebClient, double: SlackA
     assert double.home_views["U1"]["blocks"] == BLOCKS
 
 
+# --------------------------------------------------------------------------- metadata and pages
+
+WORK = {"event_type": "incident_bot_work", "event_payload": {"marker": "outbox-41"}}
+
+
+def test_message_metadata_is_kept_and_listed_only_when_asked_for(
+    client: WebClient, double: SlackApiDouble
+):
+    channel_id = client.conversations_create(name="inc-1")["channel"]["id"]
+    posted = client.chat_postMessage(channel=channel_id, text="declared", metadata=WORK)
+    as_form = client.api_call(
+        "chat.postMessage",
+        data={"channel": channel_id, "text": "as a form", "metadata": json.dumps(WORK)},
+    )
+    client.chat_postMessage(channel=channel_id, text="reply", thread_ts=posted["ts"], metadata=WORK)
+
+    assert [m["metadata"] for m in double.messages_in(channel_id)] == [WORK] * 3
+    plain = client.conversations_history(channel=channel_id)["messages"]
+    assert [m["ts"] for m in plain] == [as_form["ts"], posted["ts"]]
+    assert all("metadata" not in m for m in plain)
+    listed = client.conversations_history(channel=channel_id, include_all_metadata=True)
+    assert [m["metadata"] for m in listed["messages"]] == [WORK, WORK]
+    thread = client.conversations_replies(channel=channel_id, ts=posted["ts"])["messages"]
+    assert all("metadata" not in m for m in thread)
+    thread = client.conversations_replies(
+        channel=channel_id, ts=posted["ts"], include_all_metadata=True
+    )["messages"]
+    assert [m["metadata"] for m in thread] == [WORK, WORK]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        ("{not json", "invalid_metadata_format"),
+        ('["incident_bot_work"]', "invalid_metadata_format"),
+        ('{"event_payload": {}}', "invalid_metadata_schema"),
+        ('{"event_type": 7, "event_payload": {}}', "invalid_metadata_schema"),
+        (
+            '{"event_type": "incident_bot_work", "event_payload": "outbox-41"}',
+            "invalid_metadata_schema",
+        ),
+    ],
+)
+def test_malformed_metadata_is_refused(client: WebClient, double: SlackApiDouble, metadata, error):
+    channel_id = client.conversations_create(name="inc-1")["channel"]["id"]
+    post = lambda: client.api_call(  # noqa: E731
+        "chat.postMessage", data={"channel": channel_id, "text": "x", "metadata": metadata}
+    )
+    assert error_of(post) == error
+    assert double.messages_in(channel_id) == []
+
+
+def test_history_windows_are_exclusive_unless_inclusive(client: WebClient, double: SlackApiDouble):
+    channel_id = client.conversations_create(name="inc-1")["channel"]["id"]
+    first, second, third = (
+        client.chat_postMessage(channel=channel_id, text=str(n))["ts"] for n in range(3)
+    )
+
+    def listed(**window) -> list[str]:
+        answer = client.conversations_history(channel=channel_id, **window)
+        return [m["ts"] for m in answer["messages"]]
+
+    assert listed(oldest=first) == [third, second]
+    assert listed(oldest=first, inclusive=True) == [third, second, first]
+    assert listed(oldest=first, latest=third) == [second]
+    assert listed(oldest=first, latest=third, inclusive=True) == [third, second, first]
+    assert error_of(lambda: listed(oldest="yesterday")) == "invalid_ts_oldest"
+    assert error_of(lambda: listed(latest="soon")) == "invalid_ts_latest"
+    thread = client.conversations_replies(channel=channel_id, ts=first, oldest=first)
+    assert thread["messages"] == []
+
+
+def test_history_and_replies_page_with_cursors(client: WebClient, double: SlackApiDouble):
+    channel_id = client.conversations_create(name="inc-1")["channel"]["id"]
+    parent = client.chat_postMessage(channel=channel_id, text="parent")["ts"]
+    posted = [client.chat_postMessage(channel=channel_id, text=str(n))["ts"] for n in range(4)]
+    replies = [
+        client.chat_postMessage(channel=channel_id, text=f"r{n}", thread_ts=parent)["ts"]
+        for n in range(2)
+    ]
+
+    def all_pages(method, **args) -> tuple[list[str], list[bool]]:
+        seen, more, cursor = [], [], None
+        while True:
+            answer = method(channel=channel_id, limit=2, cursor=cursor, **args)
+            seen += [m["ts"] for m in answer["messages"]]
+            more.append(answer["has_more"])
+            cursor = answer["response_metadata"]["next_cursor"]
+            if not cursor:
+                return seen, more
+
+    newest_first = [*reversed(posted), parent]
+    assert all_pages(client.conversations_history) == (newest_first, [True, True, False])
+    assert all_pages(client.conversations_replies, ts=parent) == ([parent, *replies], [True, False])
+    bad = lambda: client.conversations_history(channel=channel_id, cursor="not-a-cursor")  # noqa: E731
+    assert error_of(bad) == "invalid_cursor"
+
+
+def test_channels_list_with_creators_archived_and_pages(client: WebClient, double: SlackApiDouble):
+    made = client.conversations_create(name="inc-1")["channel"]
+    added = double.add_channel("ops")
+    by_alice = double.add_channel("alice-notes", members=["U1"], creator="U1")
+    archived = double.add_channel("inc-0", members=[double.bot_user_id], archived=True)
+    private = double.add_channel("sec-1", members=[double.bot_user_id], private=True)
+
+    assert made["creator"] == double.bot_user_id
+    listed = {c["id"]: c for c in client.conversations_list()["channels"]}
+    assert listed[added]["creator"] == double.owner_user_id != double.bot_user_id
+    assert listed[by_alice]["creator"] == "U1"
+    assert listed[archived]["is_archived"] is True and private not in listed
+    both = client.conversations_list(types="public_channel,private_channel", exclude_archived=True)
+    names = [c["name"] for c in both["channels"]]
+    assert names == ["general", "inc-1", "ops", "alice-notes", "sec-1"]
+
+    seen, cursor = [], None
+    while True:
+        answer = client.conversations_list(limit=2, cursor=cursor)
+        assert len(answer["channels"]) <= 2
+        seen += [c["name"] for c in answer["channels"]]
+        cursor = answer["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ["general", "inc-1", "ops", "alice-notes", "inc-0"]
+    assert error_of(lambda: client.conversations_list(limit="many")) == "invalid_limit"
+    assert error_of(lambda: client.conversations_list(cursor="bm9wZQ==")) == "invalid_cursor"
+    with pytest.raises(ValueError, match="unknown users"):
+        double.add_channel("nobody", creator="U404")
+
+
 # --------------------------------------------------------------------------- files and response_url
 
 
@@ -458,6 +588,14 @@ def test_rate_limit_handler_waits_retry_after_then_succeeds(
     assert client.auth_test()["ok"] is True
     assert time.monotonic() - started >= 1.0
     assert [c.http_status for c in double.calls_to("auth.test")] == [429, 200]
+
+
+def test_a_429_is_injected_for_one_method_only(client: WebClient, double: SlackApiDouble):
+    double.fail_next("conversations.create", status=429, retry_after=30)
+    assert client.chat_postMessage(channel="#general", text="x")["ok"] is True
+    error = slack_error(lambda: client.conversations_create(name="inc-1"))
+    assert (error.response.status_code, error.response.headers["Retry-After"]) == (429, "30")
+    assert client.conversations_create(name="inc-1")["ok"] is True
 
 
 def test_server_errors_and_injected_slack_errors(client: WebClient, double: SlackApiDouble):

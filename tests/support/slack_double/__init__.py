@@ -11,14 +11,16 @@ missing, come from the Slack API reference data in ``../shared/slack-api-ref`` b
 checkout (read at run time, never copied here). Without that folder a small built-in table
 keeps the double working.
 
-The workspace is modelled (users, user groups, channels with members, messages with ``ts``,
-pins, reactions, bookmarks, topics, purposes, views, files), every request is recorded as a
-``Call``, and failures can be injected: ``fail_next(...)`` and ``outage``.
+The workspace is modelled (users, user groups, channels with members and creators, messages
+with ``ts`` and metadata, pins, reactions, bookmarks, topics, purposes, views, files), lists
+are paged with cursors as Slack pages them, every request is recorded as a ``Call``, and
+failures can be injected: ``fail_next(...)`` (per method, 429s with ``Retry-After``
+included) and ``outage``.
 
 Modules: `double` (the double, call recording), `server` (HTTP), `reference` (the method
-reference), `faults` (outages, 429s, latency), `workspace` with `state`, `records`, `args`
-and one module per group of methods (`conversations`, `messages`, `views`, `files`,
-`usergroups`).
+reference), `faults` (outages, 429s, latency), `workspace` with `state`, `records`, `args`,
+`pages` (cursors, limits, the oldest/latest window) and one module per group of methods
+(`conversations`, `messages`, `views`, `files`, `usergroups`).
 """
 
 from tests.support.slack_double.args import ApiError

@@ -7,13 +7,18 @@ import re
 import time
 from typing import Any
 
-from tests.support.slack_double.args import ApiError, flag, present, require
+from tests.support.slack_double.args import ApiError, flag, require
+from tests.support.slack_double.pages import Paging, in_window, page, ts_order
 from tests.support.slack_double.state import WorkspaceState
 
 CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 CONVERSATION_TYPES = {"public_channel", "private_channel", "mpim", "im"}
 MAX_TOPIC = 250
 MAX_CHANNEL_NAME = 80
+# How each listing pages, from the reference's defaults and maximums.
+CHANNEL_PAGES = Paging(100, 1000, "invalid_limit", "id", str)
+HISTORY_PAGES = Paging(100, 999, "invalid_arguments", "ts", ts_order, newest_first=True)
+REPLY_PAGES = Paging(1000, 1000, "invalid_arguments", "ts", ts_order)
 
 
 class ConversationMethods(WorkspaceState):
@@ -137,9 +142,11 @@ class ConversationMethods(WorkspaceState):
             if kind != "public_channel" and not self.is_member(channel):
                 continue
             listed.append(self.channel_json(channel))
-        return {"channels": listed, "response_metadata": {"next_cursor": ""}}
+        paged = page(listed, args, CHANNEL_PAGES)
+        return {"channels": paged.items, "response_metadata": paged.response_metadata}
 
     def conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages (and thread broadcasts), newest first."""
         channel = self._visible_channel(args)
         if not self.is_member(channel):
             raise ApiError("not_in_channel")
@@ -148,17 +155,12 @@ class ConversationMethods(WorkspaceState):
             for m in channel.messages
             if m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast"
         ]
-        if present(args, "oldest"):
-            top_level = [m for m in top_level if float(m["ts"]) >= float(args["oldest"])]
-        if present(args, "latest"):
-            top_level = [m for m in top_level if float(m["ts"]) <= float(args["latest"])]
-        newest_first = list(reversed(top_level))
-        limit = int(args.get("limit") or 100)
+        paged = page(in_window(top_level, args), args, HISTORY_PAGES)
         return {
-            "messages": copy.deepcopy(newest_first[:limit]),
-            "has_more": len(newest_first) > limit,
+            "messages": _as_listed(paged.items, args),
+            "has_more": paged.has_more,
             "pin_count": len(channel.pins),
-            "response_metadata": {"next_cursor": ""},
+            "response_metadata": paged.response_metadata,
         }
 
     def conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -171,13 +173,18 @@ class ConversationMethods(WorkspaceState):
             raise ApiError("thread_not_found")
         root = asked.get("thread_ts") or asked["ts"]
         thread = [m for m in channel.messages if m["ts"] == root or m.get("thread_ts") == root]
-        if present(args, "oldest"):
-            thread = [m for m in thread if float(m["ts"]) >= float(args["oldest"])]
-        if present(args, "latest"):
-            thread = [m for m in thread if float(m["ts"]) <= float(args["latest"])]
-        limit = int(args.get("limit") or 1000)
+        paged = page(in_window(thread, args), args, REPLY_PAGES)
         return {
-            "messages": copy.deepcopy(thread[:limit]),
-            "has_more": len(thread) > limit,
-            "response_metadata": {"next_cursor": ""},
+            "messages": _as_listed(paged.items, args),
+            "has_more": paged.has_more,
+            "response_metadata": paged.response_metadata,
         }
+
+
+def _as_listed(messages: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Copies of listed messages; their metadata only when `include_all_metadata` asks."""
+    listed = copy.deepcopy(messages)
+    if not flag(args, "include_all_metadata"):
+        for message in listed:
+            message.pop("metadata", None)
+    return listed

@@ -115,8 +115,18 @@ class SlackApiDouble:
         return self.workspace.bot_user_id
 
     @property
+    def bot_id(self) -> str:
+        """The bot's `bot_id`, which marks the messages it posts (besides its user id)."""
+        return self.workspace.bot_id
+
+    @property
     def team_id(self) -> str:
         return self.workspace.team_id
+
+    @property
+    def owner_user_id(self) -> str:
+        """The person who made the workspace: the creator of channels a test adds."""
+        return self.workspace.owner_user_id
 
     # ---- fault injection
 
@@ -208,31 +218,56 @@ class SlackApiDouble:
         *,
         topic: str = "",
         purpose: str = "",
+        creator: str | None = None,
+        archived: bool = False,
     ) -> str:
-        """Add a channel; `members` are user IDs (include double.bot_user_id for the bot).
-        Returns the channel ID."""
+        """Add a channel; `members` are user IDs (include double.bot_user_id for the bot),
+        `creator` whoever made it (the workspace owner unless given). Returns its ID."""
         with self._lock:
-            channel_id = self.workspace.add_channel(name, members=members, private=private)
+            channel_id = self.workspace.add_channel(
+                name,
+                members=members,
+                private=private,
+                creator=creator or self.workspace.owner_user_id,
+                archived=archived,
+            )
             channel = self.workspace.channels[channel_id]
             channel.topic["value"] = topic
             channel.purpose["value"] = purpose
             return channel_id
 
     def add_message(
-        self, channel: str, text: str, *, user: str, thread_ts: str | None = None
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str,
+        thread_ts: str | None = None,
+        bot_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> str:
-        """Put a message from `user` (e.g. a human) into a channel (ID or name), in a thread if
-        `thread_ts` is given; returns its ts."""
+        """Put a message from `user` (e.g. a human, or another app's bot user with its
+        `bot_id`) into a channel (ID or name), in a thread if `thread_ts` is given, with
+        message `metadata` if given; returns its ts."""
         with self._lock:
             found = self.workspace.find_channel(channel)
             if found is None or user not in self.workspace.users:
                 raise ValueError(f"unknown channel {channel!r} or user {user!r}")
-            message = {"type": "message", "user": user, "text": text, "team": self.team_id}
-            message["ts"] = self.workspace.new_ts()
+            message: dict[str, Any] = {
+                "type": "message",
+                "user": user,
+                "text": text,
+                "team": self.team_id,
+            }
+            if bot_id is not None:
+                message["bot_id"] = bot_id
+            if metadata is not None:
+                message["metadata"] = copy.deepcopy(metadata)
+            ts = message["ts"] = self.workspace.new_ts()
             found.messages.append(message)
             if thread_ts is not None:
                 self.workspace._add_to_thread(found, message, thread_ts)
-            return message["ts"]
+            return ts
 
     def channel(self, channel_id: str) -> Channel | None:
         with self._lock:

@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from tests.support.slack_double.args import ApiError, flag, present, require
+from tests.support.slack_double.args import ApiError, flag, json_arg, present, require
 from tests.support.slack_double.state import WorkspaceState
 
 EMOJI_NAME = re.compile(r"^[a-z0-9_+'-]+$")
@@ -23,7 +23,10 @@ class MessageMethods(WorkspaceState):
         content = self._content(args)
         if not self._has_content(content):
             raise ApiError("no_text")
+        metadata = _metadata(args)
         message = self._new_message(content)
+        if metadata is not None:
+            message["metadata"] = metadata
         if present(args, "thread_ts"):
             self._add_to_thread(channel, message, str(args["thread_ts"]))
             if flag(args, "reply_broadcast"):
@@ -128,3 +131,17 @@ class MessageMethods(WorkspaceState):
         }
         channel.bookmarks.append(bookmark)
         return {"bookmark": dict(bookmark)}
+
+
+def _metadata(args: dict[str, Any]) -> dict[str, Any] | None:
+    """Message metadata, as Slack checks it: an object (or its JSON) with a string
+    `event_type` and an object `event_payload`."""
+    metadata = json_arg(args, "metadata", "invalid_metadata_format")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise ApiError("invalid_metadata_format")
+    event_type, event_payload = metadata.get("event_type"), metadata.get("event_payload")
+    if not isinstance(event_type, str) or not event_type or not isinstance(event_payload, dict):
+        raise ApiError("invalid_metadata_schema")
+    return {"event_type": event_type, "event_payload": copy.deepcopy(event_payload)}

@@ -26,6 +26,7 @@ class WorkspaceState:
         self.bot_user_id = "U0BOT"
         self.bot_id = "B0BOT"
         self.app_id = "A0APP"
+        self.owner_user_id = "U0OWNER"  # the person who made the workspace and #general
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
         self.usergroups: dict[str, UserGroup] = {}
@@ -35,7 +36,8 @@ class WorkspaceState:
         self._ids = {prefix: itertools.count(1) for prefix in ("C", "D", "F", "S", "V", "Bk")}
         self._last_micros = 0
         self.add_user(self.bot_user_id, "incident-bot", real_name="Incident Bot", is_bot=True)
-        self.add_channel("general", general=True)
+        self.add_user(self.owner_user_id, "owner", real_name="Workspace Owner")
+        self.add_channel("general", general=True, creator=self.owner_user_id)
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids[prefix]):08d}"
@@ -58,18 +60,21 @@ class WorkspaceState:
         private: bool = False,
         *,
         general: bool = False,
-        creator: str = "",
+        creator: str,
+        archived: bool = False,
     ) -> str:
-        unknown = [m for m in members if m not in self.users]
+        member_ids = list(dict.fromkeys(members))
+        unknown = [m for m in (*member_ids, creator) if m not in self.users]
         if unknown:
             raise ValueError(f"unknown users {unknown}: add them with add_user() first")
         channel = Channel(
             id=self.new_id("C"),
             name=name,
             is_private=private,
-            members=list(dict.fromkeys(members)),
+            members=member_ids,
             created=int(time.time()),
             creator=creator,
+            is_archived=archived,
             is_general=general,
         )
         self.channels[channel.id] = channel
