@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -49,7 +50,7 @@ class Announcement:
     """The declared announcement that goes out with the channel's set-up, and its item."""
 
     item: OutboxItem
-    looked_for_since: datetime | None  # set when an earlier attempt may have posted it
+    tried_since: datetime | None  # when an earlier attempt, which may have posted it, began
 
 
 class ChatWorkSender:
@@ -81,7 +82,7 @@ class ChatWorkSender:
         if incident is None:
             raise LookupError(f"outbox item {item.id} has no incident")
         mention = self.chat.mention
-        look = tried_since - LOOK_BACK if tried_since else None
+        look = _look_from(tried_since)
         match work_of(item):
             case OpenChannel():
                 return self._open_channel(session, incident, look, announcement)
@@ -160,25 +161,25 @@ class ChatWorkSender:
         topic = messages.channel_topic(incident, mention)
         purpose = f"{incident.reference}: {incident.title}"
         calls: dict[str, Callable[[], object]] = {
-            "invite": lambda: self.chat.invite(channel_id, people),
-            "topic": lambda: self.chat.set_topic(channel_id, topic),
-            "purpose": lambda: self.chat.set_purpose(channel_id, purpose),
+            "invite": partial(self.chat.invite, channel_id, people),
+            "topic": partial(self.chat.set_topic, channel_id, topic),
+            "purpose": partial(self.chat.set_purpose, channel_id, purpose),
         }
         if incident.summary_message_ref is None:
             for title, url in self.settings.incident_links:
                 link = _fill_link(url, incident)
-                calls[f"link {title}"] = _bookmark(self.chat, channel_id, title, link)
+                calls[f"link {title}"] = partial(self.chat.bookmark, channel_id, title, link)
             summary = messages.incident_summary(incident, self.settings, mention)
-            marker = f"summary:{incident.id}"
-            calls["summary"] = lambda: self._post_once(
-                channel_id, summary, marker=marker, look=look
+            calls["summary"] = partial(
+                self._post_once, channel_id, summary, marker=f"summary:{incident.id}", look=look
             )
         if announcement is not None and incident.announcement_ref is None:
-            declared = messages.declared_announcement(incident, mention)
-            marker = _marker(announcement.item)
-            since = announcement.looked_for_since
-            calls["announcement"] = lambda: self._post_once(
-                self.settings.announce_channel, declared, marker=marker, look=since
+            calls["announcement"] = partial(
+                self._post_once,
+                self.settings.announce_channel,
+                messages.declared_announcement(incident, mention),
+                marker=_marker(announcement.item),
+                look=_look_from(announcement.tried_since),
             )
         return calls
 
@@ -218,7 +219,13 @@ class ChatWorkSender:
     ) -> str:
         """Post, unless an earlier attempt (when `look` is set) already did."""
         if look is not None:
-            found = self.chat.find_posted(channel, marker, since=look, thread_ref=thread_ref)
+            try:
+                found = self.chat.find_posted(channel, marker, since=look, thread_ref=thread_ref)
+            except ChatRejected as error:  # e.g. a channel the bot posts to but cannot read
+                log.warning(
+                    "Cannot tell whether %s reached %s (%s); posting", marker, channel, error
+                )
+                found = None
             if found is not None:
                 log.info("Found %s already posted in %s; not posting it again", marker, channel)
                 return found
@@ -252,8 +259,9 @@ def _raise_first(errors: dict[str, Exception]) -> None:
         raise error
 
 
-def _bookmark(chat: ChatPort, channel_id: str, title: str, link: str) -> Callable[[], None]:
-    return lambda: chat.bookmark(channel_id, title, link)
+def _look_from(tried_since: datetime | None) -> datetime | None:
+    """Where to start looking for what an attempt begun at `tried_since` may have done."""
+    return tried_since - LOOK_BACK if tried_since else None
 
 
 def _marker(item: OutboxItem) -> str:

@@ -255,7 +255,7 @@ class Deliverer:
         tried_since = item.attempted_at
         announcement = None
         if announce is not None:
-            announcement = Announcement(announce, looked_for_since=announce.attempted_at)
+            announcement = Announcement(announce, tried_since=announce.attempted_at)
             announce.attempted_at = announce.attempted_at or self.wall_clock()
         item.attempted_at = tried_since or self.wall_clock()
         session.commit()
