@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
@@ -33,14 +35,24 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 3
 TOPIC_MAX = 250
 PURPOSE_MAX = 250
+CHANNEL_NAME_MAX = 80
 NAME_TAKEN_SUFFIXES = 20
-# Answers that mean "fine, it is already so" rather than failure.
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
+# Answers that mean "fine, it is already so" rather than failure.
 HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
 # How long a user group's members are trusted before Slack is asked again.
 GROUP_CACHE_SECONDS = 60.0
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 RATE_LIMITED = "rate_limited"  # the outcome counted for a 429
+# A 429 asking for a wait this short is waited out in place; a longer one is the caller's.
+INLINE_RETRY_SECONDS = 1.0
+# The message metadata that carries a post's marker, so `find_posted` can find it again.
+MARKER_EVENT = "incident_bot_work"
+HISTORY_PAGE = 200
+CHANNELS_PAGE = 1000
+CHANNEL_TYPES = "public_channel,private_channel"
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")  # names are lower case, ids upper case
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _ServerErrorRetry(ServerErrorRetryHandler):
@@ -65,8 +77,23 @@ def _not_counted(method: str, outcome: str) -> None:
     """The default: answers are not counted anywhere."""
 
 
+def retry_after_seconds(headers: Mapping[str, Any]) -> float | None:
+    """The seconds a 429's Retry-After header asks for; None when missing or unreadable."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if isinstance(value, list):  # slack_sdk's retry handlers see every header as a list
+        value = value[0] if value else None
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
 class _CountedRateLimitRetry(RateLimitErrorRetryHandler):
-    """slack_sdk's 429 retry, telling `answered` of each 429 it retries."""
+    """slack_sdk's 429 retry for a short Retry-After (whole seconds, as it reads them),
+    telling `answered` of each 429 it retries. A longer wait is not slept in a thread that
+    other work may be queued behind: the 429 ends the call and `SlackChat` holds the method.
+    """
 
     def __init__(self, answered: Answered, *, max_retry_count: int) -> None:
         super().__init__(max_retry_count=max_retry_count)
@@ -80,17 +107,20 @@ class _CountedRateLimitRetry(RateLimitErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        retry = super()._can_retry(state=state, request=request, response=response, error=error)
-        if retry:
-            self._answered(request.url.rstrip("/").rsplit("/", 1)[-1], RATE_LIMITED)
-        return retry
+        if response is None or response.status_code != 429:
+            return False
+        wait = retry_after_seconds(response.headers)
+        if wait is None or wait > INLINE_RETRY_SECONDS or not wait.is_integer():
+            return False
+        self._answered(request.url.rstrip("/").rsplit("/", 1)[-1], RATE_LIMITED)
+        return True
 
 
 def make_web_client(
     token: str, base_url: str, timeout: int = 10, *, answered: Answered = _not_counted
 ) -> WebClient:
-    """A WebClient that retries connection errors, 429 (after Retry-After) and 5xx;
-    `answered` hears of every 429 it retries."""
+    """A WebClient that retries connection errors, 5xx and a 429 with a short Retry-After
+    (after waiting it); `answered` hears of every 429 it retries."""
     backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5)
     handlers: list[RetryHandler] = [
         ConnectionErrorRetryHandler(
@@ -104,6 +134,30 @@ def make_web_client(
     return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
 
 
+class _MethodThrottles:
+    """Until when Slack asked each method to wait (on a monotonic clock), thread-safe."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, method: str, seconds: float) -> None:
+        """Slack asked `method` to wait `seconds` from now (a longer earlier wait stands)."""
+        with self._lock:
+            until = self._monotonic() + seconds
+            self._until[method] = max(until, self._until.get(method, until))
+
+    def remaining(self, method: str) -> float:
+        """The seconds `method` must still wait; 0 when it may be called."""
+        with self._lock:
+            until = self._until.get(method)
+            left = 0.0 if until is None else until - self._monotonic()
+            if left <= 0:
+                self._until.pop(method, None)
+            return max(left, 0.0)
+
+
 class SlackChat:
     """The chat port on Slack."""
 
@@ -113,31 +167,44 @@ class SlackChat:
         *,
         private_channels: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         answered: Answered = _not_counted,
     ) -> None:
         self.client = client
         self._answered = answered  # told of each call's final answer, for /metrics
         self.private_channels = private_channels
-        self._bot_user_id: str | None = None
+        self._bot: tuple[str, str] | None = None  # (user id, bot id)
         self._monotonic = monotonic
+        self._sleep = sleep
+        self._throttles = _MethodThrottles(monotonic)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}  # group -> (until, members)
         self._groups_lock = threading.Lock()
 
     @property
     def bot_user_id(self) -> str:
         """The bot's own user id (asked of Slack once)."""
-        if self._bot_user_id is None:
-            self._bot_user_id = str(self.call("auth_test")["user_id"])
-        return self._bot_user_id
+        return self._identity()[0]
 
     @property
     def known_bot_user_id(self) -> str | None:
         """The bot's user id if Slack has told it yet; never waits on Slack."""
-        return self._bot_user_id
+        return self._bot[0] if self._bot is not None else None
+
+    def _identity(self) -> tuple[str, str]:
+        """The bot's user id and bot id, which mark the messages it posted."""
+        if self._bot is None:
+            answer = self.call("auth_test")
+            self._bot = (str(answer["user_id"]), str(answer.get("bot_id") or ""))
+        return self._bot
 
     def call(self, method: str, **args: Any) -> dict[str, Any]:
-        """Call a Web API method; turn Slack's failures into the port's two kinds."""
+        """Call a Web API method; turn Slack's failures into the port's two kinds.
+
+        A method Slack asked to wait is not called before the wait is over: a short rest is
+        waited out here, a longer one raises ChatUnavailable at once. Other methods go on.
+        """
         name = method.replace("_", ".")  # usergroups_users_list -> usergroups.users.list
+        self._wait_for_turn(name)
         try:
             response = getattr(self.client, method)(**args)
         except SlackApiError as error:
@@ -148,7 +215,12 @@ class SlackChat:
                 return dict(error.response.data)
             if status == 429 or code == "ratelimited":
                 self._answered(name, RATE_LIMITED)
-                raise ChatUnavailable(f"Slack {method}: {code or status}") from None
+                wait = retry_after_seconds(error.response.headers)
+                if wait is not None:
+                    self._throttles.hold(name, wait)
+                raise ChatUnavailable(
+                    f"Slack {method}: {code or status}", retry_after=wait
+                ) from None
             if status >= 500 or code == "service_unavailable":
                 self._answered(name, "unavailable")
                 raise ChatUnavailable(f"Slack {method}: {code or status}") from None
@@ -159,6 +231,29 @@ class SlackChat:
             raise ChatUnavailable(f"Slack {method}: {type(error).__name__}: {error}") from None
         self._answered(name, "ok")
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _wait_for_turn(self, name: str) -> None:
+        """Wait out the rest of a short wait Slack asked of `name`; refuse a longer one.
+
+        A refused call counts as rate limited: it is Slack's 429 still in force.
+        """
+        while (left := self._throttles.remaining(name)) > 0:
+            if left > INLINE_RETRY_SECONDS:
+                self._answered(name, RATE_LIMITED)
+                raise ChatUnavailable(
+                    f"Slack {name}: rate limited for {left:.1f} s more", retry_after=left
+                )
+            self._sleep(left)
+
+    def _pages(self, method: str, key: str, **args: Any) -> Iterator[dict[str, Any]]:
+        """The items under `key` of every page of a paginated method, page after page."""
+        cursor = ""
+        while True:
+            data = self.call(method, **args, **({"cursor": cursor} if cursor else {}))
+            yield from data.get(key, ())
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return
 
     def create_channel(self, name: str) -> Channel:
         candidate = name
@@ -171,7 +266,7 @@ class SlackChat:
                 if "name_taken" not in str(error):
                     raise
                 suffix = f"-{attempt}"
-                candidate = name[: 80 - len(suffix)] + suffix
+                candidate = name[: CHANNEL_NAME_MAX - len(suffix)] + suffix
                 continue
             channel = data["channel"]
             return Channel(id=channel["id"], name=channel["name"])
@@ -198,15 +293,73 @@ class SlackChat:
             purpose=clip(slack_escape(purpose), PURPOSE_MAX),
         )
 
-    def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
+    def find_channel(self, name: str) -> Channel | None:
+        user_id = self.bot_user_id
+        made: list[tuple[int, Channel]] = []  # (which of create_channel's names, channel)
+        for found in self._channels(exclude_archived=True):
+            attempt = _attempt_of(str(found.get("name", "")), name)
+            if attempt is not None and found.get("creator") == user_id:
+                made.append((attempt, Channel(id=str(found["id"]), name=str(found["name"]))))
+        return min(made, key=lambda made_as: made_as[0])[1] if made else None
+
+    def post(
+        self,
+        channel: str,
+        message: Message,
+        thread_ref: str | None = None,
+        *,
+        marker: str | None = None,
+    ) -> str:
+        metadata = (
+            {"event_type": MARKER_EVENT, "event_payload": {"marker": marker}}
+            if marker is not None
+            else None
+        )
         data = self.call(
             "chat_postMessage",
             channel=channel,
             **payload(message),
             thread_ts=thread_ref,
             unfurl_links=False,
+            metadata=metadata,
         )
         return str(data["ts"])
+
+    def find_posted(
+        self, channel: str, marker: str, *, since: datetime, thread_ref: str | None = None
+    ) -> str | None:
+        user_id, bot_id = self._identity()
+        method, thread = "conversations_history", {}
+        if thread_ref is not None:
+            method, thread = "conversations_replies", {"ts": thread_ref}
+        for message in self._pages(
+            method,
+            "messages",
+            channel=self._channel_id(channel),
+            **thread,
+            oldest=slack_ts(since),
+            include_all_metadata=True,
+            limit=HISTORY_PAGE,
+        ):
+            if _marker_of(message) == marker and _posted_by(message, user_id, bot_id):
+                return str(message["ts"])
+        return None
+
+    def _channel_id(self, channel: str) -> str:
+        """A channel's id; a name (`post` takes either) is looked up among the channels."""
+        if _CHANNEL_ID.match(channel):
+            return channel
+        name = channel.removeprefix("#")
+        found = next((c for c in self._channels() if c.get("name") == name), None)
+        if found is None:
+            raise ChatRejected(f"Slack conversations.list: no channel named #{name}")
+        return str(found["id"])
+
+    def _channels(self, **args: Any) -> Iterator[dict[str, Any]]:
+        """The public and private channels the bot can see, every page."""
+        return self._pages(
+            "conversations_list", "channels", types=CHANNEL_TYPES, limit=CHANNELS_PAGE, **args
+        )
 
     def update(self, channel_id: str, message_ref: str, message: Message) -> None:
         self.call(
@@ -263,6 +416,38 @@ class SlackChat:
     def _group_id(self, handle: str) -> str | None:
         groups = self.call("usergroups_list").get("usergroups", ())
         return next((str(g["id"]) for g in groups if g.get("handle") == handle), None)
+
+
+def slack_ts(moment: datetime) -> str:
+    """A moment as Slack writes a message's ts; a naive datetime is UTC (as databases keep it)."""
+    elapsed = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH
+    return f"{elapsed.days * 86400 + elapsed.seconds}.{elapsed.microseconds:06d}"
+
+
+def _marker_of(message: Mapping[str, Any]) -> str | None:
+    """The marker a message carries in this bot's metadata, if any."""
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("event_type") != MARKER_EVENT:
+        return None
+    event_payload = metadata.get("event_payload")
+    marker = event_payload.get("marker") if isinstance(event_payload, dict) else None
+    return marker if isinstance(marker, str) else None
+
+
+def _posted_by(message: Mapping[str, Any], user_id: str, bot_id: str) -> bool:
+    """Whether the bot (its user, or its bot id) posted a message."""
+    return message.get("user") == user_id or bool(bot_id and message.get("bot_id") == bot_id)
+
+
+def _attempt_of(found: str, name: str) -> int | None:
+    """Which of `create_channel`'s names for `name` `found` is: 1 for `name` itself, n for
+    `name-n` (clipped as `create_channel` clips it); None when it is neither."""
+    if found == name:
+        return 1
+    base, dash, digits = found.rpartition("-")
+    clipped = name[: CHANNEL_NAME_MAX - len(dash + digits)]
+    numbered = bool(dash) and digits.isascii() and digits.isdigit()
+    return int(digits) if numbered and base == clipped else None
 
 
 def parse_slack_mention(word: str) -> str | None:
