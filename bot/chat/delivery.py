@@ -149,11 +149,10 @@ class Deliverer:
             self._wake.wait(beat)
 
     def _renew(self) -> None:
+        """The heartbeat: a worker finds out at its next item whether it lost a lease."""
         with self._turns:
             held = set(self._busy)
-        lost = self.claims.renew(held)
-        if lost:
-            log.warning("Another replica took over delivering incidents %s", sorted(lost))
+        self.claims.renew(held)
 
     def _hand_out(self) -> None:
         pool = self._pool
@@ -239,6 +238,7 @@ class Deliverer:
                 continue
             session.commit()  # the lease is renewed in a transaction of its own
             if self.claims.renew([incident_id]):
+                log.warning("Another replica took over delivering incident %s", incident_id)
                 return "lost"
             announce = _announcement_after(item, items[position + 1 :])
             wait = self._attempt(session, item, announce)
