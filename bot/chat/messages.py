@@ -245,8 +245,47 @@ def done(text: str) -> Message:
     return Message(text=text, tone="success")
 
 
+def declared(incident: Incident) -> Message:
+    """The answer to a declaration: its channel, or that it is on its way."""
+    said = f"Declared {incident.reference} ({incident.severity}): {incident.title}"
+    if incident.channel_name:
+        return done(f"{said} in #{incident.channel_name}.")
+    return done(f"{said}. Its channel is being opened; you will be invited.")
+
+
+def already_handled() -> Message:
+    """A request that came again (a replay, a redelivery) after it was acted on."""
+    return Message(
+        text="This request was already received and acted on; `show` tells what was recorded."
+    )
+
+
+def done_as_connection_broke() -> Message:
+    """The change was saved, but the database connection broke before it said so."""
+    return done(
+        "Done: it was recorded, although the database connection broke as it was saved; "
+        "`show` tells what was recorded."
+    )
+
+
+def kept_for_later() -> Message:
+    """The database did not answer: the request stays stored and runs once it is back."""
+    return Message(
+        text="The database is not answering; your command is kept and will run as soon as "
+        "it is back.",
+        tone="warning",
+    )
+
+
+def database_not_answering() -> Message:
+    """The database did not answer and nothing keeps the request (the terminal)."""
+    return error(
+        "The database is not answering; try again in a moment (`show` tells what was recorded)."
+    )
+
+
 def lag_note(message: Message, lagging: bool) -> Message:
-    """Add that the change is recorded but the chat lags behind, when it does."""
+    """Add that the change is recorded but the chat has been failing, when it has."""
     if not lagging:
         return message
     note = (

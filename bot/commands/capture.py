@@ -35,7 +35,12 @@ class ChatMessage:
 
 
 class MessageCapture:
-    """Adds, edits and removes captured chat messages, each at most once per chat event."""
+    """Adds, edits and removes captured chat messages, each at most once per chat request.
+
+    `request_key` is the chat's id for the request (the event) that asks for it; its
+    claim goes first in the transaction, so a redelivered or replayed event changes
+    nothing.
+    """
 
     def __init__(self, services: CommandServices) -> None:
         self.settings = services.settings
@@ -48,14 +53,14 @@ class MessageCapture:
         message: ChatMessage,
         *,
         actor: str,
-        event_key: str | None = None,
+        request_key: str | None = None,
         confirm_in_thread: bool = False,
     ) -> Reply | None:
         """Put `message` on its channel's incident timeline at its original time."""
         try:
             with self.session_factory() as session:
                 now = self.clock()
-                if event_key is not None and not inbox.claim(session, event_key, now=now):
+                if request_key is not None and not inbox.claim(session, request_key, now=now):
                     return None
                 incident = self._incident(session, message.channel_id)
                 if message.source_ref and timeline.find_captured(
@@ -86,28 +91,32 @@ class MessageCapture:
         return reply
 
     def edit(
-        self, *, channel_id: str, message_ref: str, text: str, actor: str, event_key: str
+        self, *, channel_id: str, message_ref: str, text: str, actor: str, request_key: str | None
     ) -> None:
         """A captured message was edited in chat: the entry follows, and the edit is recorded."""
-        self._follow(channel_id, message_ref, actor, event_key, new_text=text)
+        self._follow(channel_id, message_ref, actor, request_key, new_text=text)
 
-    def remove(self, *, channel_id: str, message_ref: str, actor: str, event_key: str) -> None:
+    def remove(
+        self, *, channel_id: str, message_ref: str, actor: str, request_key: str | None
+    ) -> None:
         """Someone took their mark off: the entry leaves the timeline (the removal is recorded)."""
-        self._follow(channel_id, message_ref, actor, event_key, new_text=None)
+        self._follow(channel_id, message_ref, actor, request_key, new_text=None)
 
     def _follow(
         self,
         channel_id: str,
         message_ref: str,
         actor: str,
-        event_key: str,
+        request_key: str | None,
         *,
         new_text: str | None,
     ) -> None:
         with self.session_factory() as session:
             now = self.clock()
+            if request_key is not None and not inbox.claim(session, request_key, now=now):
+                return
             incident = lifecycle.incident_for_channel(session, channel_id)
-            if incident is None or not inbox.claim(session, event_key, now=now):
+            if incident is None:
                 return
             entry = timeline.find_captured(
                 session, incident=incident, source_ref=f"{channel_id}/{message_ref}"

@@ -1,21 +1,31 @@
 """From a typed command to the domain and back: the one path every adapter uses.
 
 Each command runs in its own session and commits before anything is said in
-chat, so a chat failure can never lose what was recorded.
+chat, so a chat failure can never lose what was recorded. Every transaction that
+changes something first claims the command's request, so a replayed or redelivered
+request is acted on once; a database that does not answer gets a few tries.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict
 
 from sqlalchemy.orm import Session
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot.chat import messages, run_messages
 from bot.chat.port import Channel, Context, Message, Reply
 from bot.commands.grammar import Grammar
 from bot.commands.help import help_message
+from bot.commands.inbox import (
+    AlreadyHandled,
+    RequestClaim,
+    database_unavailable,
+    in_one_line,
+)
 from bot.commands.runbooks import RunbookCommands
 from bot.commands.services import CommandServices
 from bot.commands.targets import find_target
@@ -71,6 +81,14 @@ UNEXPECTED = (
     "Something went wrong on our side and it has been logged. "
     "`show` tells what was recorded; please try again."
 )
+# A database that does not answer gets this many tries, about 0.5 s and 1 s apart.
+COMMAND_TRIES = 3
+
+
+@dataclass(frozen=True)
+class KeptForLater(Reply):
+    """The answer when the database did not take a command: its request stays stored
+    unhandled, and replaying it runs the command once the database is back."""
 
 
 class _Common(TypedDict):
@@ -111,56 +129,90 @@ class CommandHandler:
         return self.run(command, context, text)
 
     def run(self, command: Command, context: Context, text: str = "") -> Reply | None:
-        """Run a command built from a line, a form or a button."""
+        """Run a command built from a line, a form or a button.
+
+        A try that the database broke off is tried again while that is safe; nobody is
+        told "failed" for what was saved, nor "done" for what was not.
+        """
+        claim = RequestClaim(context.request_key)
+        retrying = Retrying(
+            retry=retry_if_exception(lambda error: database_unavailable(error) and claim.may_retry),
+            stop=stop_after_attempt(COMMAND_TRIES),
+            wait=wait_exponential(multiplier=0.5, max=1.0),
+            reraise=True,
+        )
         try:
-            return self._run(command, text, context)
+            return retrying(self._run, command, text, context, claim)
+        except AlreadyHandled as repeated:
+            if repeated.by_this_call:
+                return Reply(messages.done_as_connection_broke())
+            return Reply(messages.already_handled())
         except NotAllowed as refusal:
-            self._record(refusal)
+            self._record(refusal, claim)
             return Reply(messages.not_allowed(refusal, self.mention))
         except IncidentBotError as problem:
             return Reply(messages.error(str(problem)))
-        except Exception:
+        except Exception as error:
+            if database_unavailable(error):
+                return self._database_away(command, context, error)
             log.exception("Unexpected error running %r for %s", command, context.actor)
             return Reply(messages.error(UNEXPECTED))
 
-    def _record(self, refusal: NotAllowed) -> None:
+    def _database_away(self, command: Command, context: Context, error: Exception) -> Reply:
+        reason = in_one_line(error)
+        if context.request_key is None:
+            log.warning("The database did not answer %r (%s)", command, reason)
+            return Reply(messages.database_not_answering())
+        log.warning(
+            "The database did not answer %s (%s); it stays stored, to be replayed",
+            context.request_key,
+            reason,
+        )
+        return KeptForLater(messages.kept_for_later())
+
+    def _record(self, refusal: NotAllowed, claim: RequestClaim) -> None:
         """Keep the refusal on the timeline; failing to must not hide the answer."""
         try:
             with self.session_factory() as session:
+                claim.take(session, now=self.clock())
                 record_refusal(session, refusal, self.clock())
                 session.commit()
+        except AlreadyHandled:
+            return  # recorded when the request was first acted on
         except Exception:
             log.exception("Could not record the refusal of %r", refusal.doing)
 
     # -- routing ---------------------------------------------------------------
 
-    def _run(self, command: Command, text: str, context: Context) -> Reply | None:
+    def _run(
+        self, command: Command, text: str, context: Context, claim: RequestClaim
+    ) -> Reply | None:
         match command:
             case Help(topic=topic):
                 return Reply(help_message(self.grammar, topic))
             case Declare():
-                return self._declare(command, context)
+                return self._declare(command, context, claim)
             case ListOpen():
                 with self.session_factory() as session:
                     found = lifecycle.list_open(session)
                     return Reply(messages.incident_list(found, self.settings.timezone))
             case DraftPostmortem():
-                return self._draft_postmortem(command, text, context)
+                return self._draft_postmortem(command, text, context, claim)
             case ListRunbooks():
                 catalog = self.runbooks.catalog()
                 return Reply(run_messages.catalog_message(catalog, self.grammar.command_name))
             case StartRunbook():
-                return self.runbook_commands.start(command, text, context)
+                return self.runbook_commands.start(command, text, context, claim)
             case ShowRuns():
                 return self.runbook_commands.show_runs(command, text, context)
             case DecideStep() | CancelRun():
-                return self.runbook_commands.steer(command, context)
+                return self.runbook_commands.steer(command, context, claim)
             case Show() | ShowTimeline():
                 with self.session_factory() as session:
                     incident = find_target(session, command, text, context, self.grammar)
                     return Reply(self._view(session, incident, command))
             case _:
-                return self._change(command, text, context)
+                return self._change(command, text, context, claim)
 
     def _view(self, session: Session, incident: Incident, command: Command) -> Message:
         if isinstance(command, ShowTimeline):
@@ -170,9 +222,10 @@ class CommandHandler:
 
     # -- declaring ---------------------------------------------------------------
 
-    def _declare(self, command: Declare, ctx: Context) -> Reply:
+    def _declare(self, command: Declare, ctx: Context, claim: RequestClaim) -> Reply:
         now = self.clock()
         with self.session_factory() as session:
+            claim.take(session, now=now)
             incident = lifecycle.declare(
                 session,
                 settings=self.settings,
@@ -187,7 +240,8 @@ class CommandHandler:
             outbox.enqueue(session, incident=incident, work=OpenChannel(), now=now)
             outbox.enqueue(session, incident=incident, work=AnnounceDeclared(), now=now)
             session.commit()
-        # The incident and its chat work are safe in the database; now tell the chat.
+        # The incident and its chat work are safe in the database; now tell the chat
+        # (where delivery runs in the background, the channel may not be there yet).
         lagging = self.deliver(incident.id)
         self._run_triggers(incident.id)
         with self.session_factory() as session:
@@ -197,9 +251,7 @@ class CommandHandler:
             if incident.channel_id
             else None
         )
-        where = f" in #{channel.name}" if channel else ""
-        text = f"Declared {incident.reference} ({incident.severity}): {incident.title}{where}."
-        return Reply(messages.lag_note(messages.done(text), lagging), open_channel=channel)
+        return Reply(messages.lag_note(messages.declared(incident), lagging), open_channel=channel)
 
     # -- runbooks ---------------------------------------------------------------
 
@@ -212,9 +264,12 @@ class CommandHandler:
 
     # -- postmortems ------------------------------------------------------------
 
-    def _draft_postmortem(self, command: DraftPostmortem, text: str, ctx: Context) -> Reply:
+    def _draft_postmortem(
+        self, command: DraftPostmortem, text: str, ctx: Context, claim: RequestClaim
+    ) -> Reply:
         now = self.clock()
         with self.session_factory() as session:
+            claim.take(session, now=now)
             incident = find_target(session, command, text, ctx, self.grammar)
             review = record.open_postmortem(
                 session, incident=incident, settings=self.settings, actor=ctx.actor, now=now
@@ -243,9 +298,12 @@ class CommandHandler:
 
     # -- changes ---------------------------------------------------------------
 
-    def _change(self, command: Command, text: str, ctx: Context) -> Reply | None:
+    def _change(
+        self, command: Command, text: str, ctx: Context, claim: RequestClaim
+    ) -> Reply | None:
         assert isinstance(command, Targeted)
         with self.session_factory() as session:
+            claim.take(session, now=self.clock())
             incident = find_target(session, command, text, ctx, self.grammar)
             event = self._apply(session, incident, command, ctx)
             if isinstance(command, AddNote | EditNote | DeleteNote):

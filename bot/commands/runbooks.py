@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.chat import messages, run_messages
 from bot.chat.port import Context, Reply
 from bot.commands.grammar import Grammar
+from bot.commands.inbox import RequestClaim
 from bot.commands.services import CommandServices
 from bot.commands.targets import find_target
 from bot.commands.types import CancelRun, DecideStep, ShowRuns, StartRunbook
@@ -20,14 +21,16 @@ class RunbookCommands:
         self, services: CommandServices, *, grammar: Grammar, runbooks: RunbookEngine
     ) -> None:
         self.session_factory = services.session_factory
+        self.clock = services.clock
         self.timezone = services.settings.timezone
         self.deliver = services.deliver
         self.grammar = grammar
         self.runbooks = runbooks
 
-    def start(self, command: StartRunbook, text: str, ctx: Context) -> Reply:
+    def start(self, command: StartRunbook, text: str, ctx: Context, claim: RequestClaim) -> Reply:
         """Check and record a run, then let it go in the background."""
         with self.session_factory() as session:
+            claim.take(session, now=self.clock())
             incident = find_target(session, command, text, ctx, self.grammar)
             lifecycle.refuse_if_closed(incident)
             run, secrets = self.runbooks.start(
@@ -57,9 +60,10 @@ class RunbookCommands:
                 return Reply(run_messages.run_report(run, self.timezone))
             return Reply(run_messages.runs_message(runs, self.timezone))
 
-    def steer(self, command: DecideStep | CancelRun, ctx: Context) -> Reply:
+    def steer(self, command: DecideStep | CancelRun, ctx: Context, claim: RequestClaim) -> Reply:
         """A person approves, denies, marks done or failed, or cancels a run."""
         with self.session_factory() as session:
+            claim.take(session, now=self.clock())
             if isinstance(command, CancelRun):
                 run = self.runbooks.cancel(session, run_id=command.run_id, actor=ctx.actor)
                 said = f"Cancelling {run.runbook} (run #{run.id})."

@@ -723,7 +723,9 @@ def test_declare_is_kept_when_the_chat_is_down(alice, chat, session_factory, clo
     assert stored.channel_id is None
     assert [e.kind for e in events(session_factory)] == ["declared"]
     assert reply.message.tone == "warning"
-    assert reply.message.text == f"Declared INC-1 (SEV2): {TITLE}."
+    assert reply.message.text == (
+        f"Declared INC-1 (SEV2): {TITLE}. Its channel is being opened; you will be invited."
+    )
     assert reply.open_channel is None
     warning = reply.message.lines[-1]
     assert warning.startswith("Recorded. The chat is not answering right now")

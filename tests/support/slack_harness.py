@@ -11,7 +11,8 @@ as form bodies, events as JSON, each signed with the app's signing secret::
         eventually(lambda: double.calls_to("pins.add"))
 
 Listeners run after the ack in Bolt's thread pool, so tests wait for effects with
-`eventually(...)` rather than sleeping.
+`eventually(...)` rather than sleeping. Like `run`, the server replays the requests
+that a stopped replica stored but never handled (`bot.chat.slack.replay`).
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from slack_bolt import App
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import Application
 from bot.chat.slack.client import SlackChat
+from bot.chat.slack.replay import Replayer
 from bot.chat.slack.server import EVENTS_PATH, build, http_server
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
+from bot.storage.models import InboxRequest
+from tests.support.db_reads import snapshot
 from tests.support.serving import WaitressServing
 from tests.support.signing import slack_signature
 from tests.support.slack_double import SlackApiDouble
@@ -60,6 +65,23 @@ class HttpAnswer:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+# --------------------------------------------------------------------------- the database
+
+
+def domain_snapshot(session_factory: sessionmaker[Session]) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table but the inbox, which keeps each request a test sends."""
+    rows = snapshot(session_factory)
+    del rows["inbox"]
+    return rows
+
+
+def unhandled_requests(session_factory: sessionmaker[Session]) -> list[str]:
+    """The keys of the stored requests not marked handled (yet)."""
+    with session_factory() as session:
+        query = select(InboxRequest.key).where(InboxRequest.handled_at.is_(None))
+        return list(session.scalars(query.order_by(InboxRequest.key)))
 
 
 # --------------------------------------------------------------------------- the server
@@ -138,6 +160,7 @@ class BotServer:
         self.handler: CommandHandler = built.application.handler
         self.app: App = built.app
         self.endpoints = built.endpoints
+        self.replayer: Replayer = built.replayer
         self.listeners = count_listeners(self.app)
         self._serving: WaitressServing | None = None
         self._ids = itertools.count(1)
@@ -150,10 +173,12 @@ class BotServer:
         )
         self._serving = WaitressServing(server, name="bot-http")
         self._serving.start()
+        self.replayer.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, then wait for listeners still working after their ack."""
+        """Stop serving and replaying, then wait for listeners still working after their ack."""
+        self.replayer.stop()
         if self._serving is not None:
             self._serving.stop()
             self._serving = None
@@ -230,7 +255,22 @@ class BotServer:
         **options: Any,
     ) -> HttpAnswer:
         """A slash command; the answer to `response_url` lands in double.responses_to(it)."""
-        fields = {
+        fields = self.slash_fields(
+            text, user=user, channel=channel, response_url=response_url, command=command
+        )
+        return self.post_form(fields, **options)
+
+    def slash_fields(
+        self,
+        text: str,
+        *,
+        user: str,
+        channel: str,
+        response_url: str | None = None,
+        command: str | None = None,
+    ) -> dict[str, str]:
+        """The form fields of a slash command, as Slack sends them (and Bolt reads them)."""
+        return {
             "token": "deprecated-verification-token",
             "team_id": self.team_id,
             "team_domain": "incident-double",
@@ -245,7 +285,6 @@ class BotServer:
             "response_url": self.double.response_url(response_url or "slash"),
             "trigger_id": self.trigger_id(),
         }
-        return self.post_form(fields, **options)
 
     def interaction(self, payload: dict[str, Any], **options: Any) -> HttpAnswer:
         """An interaction: the form body `payload=<json>`."""
@@ -312,7 +351,16 @@ class BotServer:
         **options: Any,
     ) -> HttpAnswer:
         """An Events API delivery; a redelivery carries X-Slack-Retry-Num."""
-        body = {
+        body = self.event_body(event, event_id=event_id)
+        headers = dict(options.pop("headers", None) or {})
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return self.post_json(body, headers=headers, **options)
+
+    def event_body(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+        """The JSON body of an Events API delivery of `event`."""
+        return {
             "token": "deprecated-verification-token",
             "team_id": self.team_id,
             "api_app_id": "A0APP",
@@ -330,11 +378,6 @@ class BotServer:
                 }
             ],
         }
-        headers = dict(options.pop("headers", None) or {})
-        if retry_num is not None:
-            headers["X-Slack-Retry-Num"] = str(retry_num)
-            headers["X-Slack-Retry-Reason"] = "http_timeout"
-        return self.post_json(body, headers=headers, **options)
 
     def trigger_id(self) -> str:
         return f"{next(self._ids)}.1234567890.trigger"

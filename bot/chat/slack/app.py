@@ -13,6 +13,7 @@ from slack_bolt.authorization import AuthorizeResult
 
 from bot.chat.slack import buttons, capture_events, forms, slash
 from bot.chat.slack.http_front import SignedRequests
+from bot.chat.slack.intake import REPLAYED, Intake, request_key
 from bot.chat.slack.services import SlackServices
 
 log = logging.getLogger(__name__)
@@ -21,19 +22,33 @@ LISTENER_THREADS = 16
 AckObserver = Callable[[float, int], None]
 
 
-class _TimedApp(App):
-    """Bolt's App, timing each request to its ack: with process_before_response off,
-    `dispatch` returns as soon as the listener acks (in HTTP and in Socket Mode alike)."""
+class _BotApp(App):
+    """Bolt's App, timing each request to its ack, and finishing a stored request that no
+    listener takes (so it is not replayed for nothing).
 
-    def __init__(self, *, observe_ack: AckObserver, **options: Any) -> None:
+    With process_before_response off, `dispatch` returns as soon as the listener acks
+    (in HTTP and in Socket Mode alike); a replay is no ack to Slack and is not timed.
+    """
+
+    def __init__(
+        self, *, observe_ack: AckObserver, finish: Callable[[str], None], **options: Any
+    ) -> None:
         super().__init__(**options)
         self._observe_ack = observe_ack
+        self._finish = finish
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         started = time.perf_counter()
         response = super().dispatch(req)
-        self._observe_ack(time.perf_counter() - started, response.status)
+        if not req.context.get(REPLAYED):
+            self._observe_ack(time.perf_counter() - started, response.status)
         return response
+
+    def _handle_unmatched_requests(self, req: BoltRequest, resp: BoltResponse) -> BoltResponse:
+        key = request_key(req.context)
+        if key is not None:
+            self._finish(key)
+        return super()._handle_unmatched_requests(req, resp)
 
 
 def create_app(services: SlackServices, *, socket_mode: bool, observe_ack: AckObserver) -> App:
@@ -49,8 +64,9 @@ def create_app(services: SlackServices, *, socket_mode: bool, observe_ack: AckOb
             bot_user_id=chat.known_bot_user_id,
         )
 
-    app = _TimedApp(
+    app = _BotApp(
         observe_ack=observe_ack,
+        finish=services.finish,
         client=chat.client,
         signing_secret=settings.slack_signing_secret or None,
         authorize=authorize,
@@ -60,6 +76,14 @@ def create_app(services: SlackServices, *, socket_mode: bool, observe_ack: AckOb
         token_verification_enabled=False,
         process_before_response=False,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS),
+    )
+    # Runs after the signature check and before every listener: nothing is acked unstored.
+    app.use(
+        Intake(
+            services.session_factory,
+            replica=services.replica,
+            lease_seconds=settings.inbox_lease_seconds,
+        )
     )
     slash.register(app, services)
     forms.register(app, services)

@@ -13,11 +13,12 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot.chat.port import Context, Message
+from bot.chat.port import Context, Message, Reply
 from bot.chat.slack.blocks import payload
 from bot.chat.slack.forms import PERSON_TARGET, TEXT_TARGET, person_view, text_view
+from bot.chat.slack.intake import finishes, request_key
 from bot.chat.slack.services import SlackServices
 from bot.commands.types import (
     AssignRole,
@@ -66,19 +67,23 @@ def register(app: App, services: SlackServices) -> None:
             replace_original=False,
         )
 
-    def run(body: dict[str, Any], value: Any, respond: Respond) -> None:
+    def run(
+        body: dict[str, Any], value: Any, respond: Respond, context: BoltContext
+    ) -> Reply | None:
         problem = _problem_with(services, body, value)
         if problem is not None:
             refuse(body, respond, problem)
-            return
+            return None
         user, channel = body["user"]["id"], _channel(body)
-        reply = services.handler.handle(value, Context(actor=user, channel_id=channel))
+        asked = Context(actor=user, channel_id=channel, request_key=request_key(context))
+        reply = services.handler.handle(value, asked)
         if reply is not None:
             respond(
                 **payload(reply.message),
                 response_type="ephemeral",
                 replace_original=False,
             )
+        return reply
 
     def open_form(
         body: dict[str, Any], value: Any, pattern: re.Pattern[str], respond: Respond
@@ -94,19 +99,39 @@ def register(app: App, services: SlackServices) -> None:
         return str(value)
 
     @app.action(re.compile(r"^run:\d+$"))
-    def on_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    @finishes(services)
+    def on_button(
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Respond,
+        context: BoltContext,
+    ) -> Reply | None:
         ack()
-        run(body, action.get("value"), respond)
+        return run(body, action.get("value"), respond, context)
 
     @app.action(re.compile(r"^choose:\d+$"))
-    def on_choice(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    @finishes(services)
+    def on_choice(
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Respond,
+        context: BoltContext,
+    ) -> Reply | None:
         ack()
         chosen = action.get("selected_option")
-        run(body, chosen.get("value") if isinstance(chosen, dict) else None, respond)
+        value = chosen.get("value") if isinstance(chosen, dict) else None
+        return run(body, value, respond, context)
 
     @app.action(re.compile(r"^ask_text:\d+$"))
+    @finishes(services)
     def on_ask_text(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Respond,
+        context: BoltContext,
     ) -> None:
         ack()
         command = open_form(body, action.get("value"), TEXT_TARGET, respond)
@@ -115,8 +140,13 @@ def register(app: App, services: SlackServices) -> None:
             services.chat.client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(re.compile(r"^ask_person:\d+$"))
+    @finishes(services)
     def on_ask_person(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Respond,
+        context: BoltContext,
     ) -> None:
         ack()
         command = open_form(body, action.get("value"), PERSON_TARGET, respond)

@@ -1,7 +1,7 @@
 """Slack events that feed the timeline: marking reactions, edits, and (optionally) every message.
 
-Slack may deliver an event twice; each is claimed by its `event_id`, so a
-redelivery changes nothing.
+Slack may deliver an event twice; intake stores it once, and acting on it claims its
+request key (`event:<event_id>`), so a redelivery or a replay changes nothing.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 
-from bot.chat.port import ChatRejected, ChatUnavailable, Context
+from bot.chat.port import ChatRejected, ChatUnavailable, Context, Reply
+from bot.chat.slack.intake import finishes, request_key
 from bot.chat.slack.services import SlackServices
 from bot.commands.capture import ChatMessage
 
@@ -67,7 +68,8 @@ def register(app: App, services: SlackServices) -> None:
             return False
 
     @app.event("reaction_added")
-    def on_reaction_added(event: dict[str, Any], body: dict[str, Any]) -> None:
+    @finishes(services)
+    def on_reaction_added(event: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item", {})
         if event.get("reaction") != settings.timeline_reaction or item.get("type") != "message":
             return
@@ -84,11 +86,15 @@ def register(app: App, services: SlackServices) -> None:
             permalink=permalink,
         )
         services.capture.add(
-            message, actor=event["user"], event_key=body.get("event_id"), confirm_in_thread=True
+            message,
+            actor=event["user"],
+            request_key=request_key(context),
+            confirm_in_thread=True,
         )
 
     @app.event("reaction_removed")
-    def on_reaction_removed(event: dict[str, Any], body: dict[str, Any]) -> None:
+    @finishes(services)
+    def on_reaction_removed(event: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item", {})
         if event.get("reaction") != settings.timeline_reaction or item.get("type") != "message":
             return
@@ -96,11 +102,12 @@ def register(app: App, services: SlackServices) -> None:
             channel_id=item["channel"],
             message_ref=item["ts"],
             actor=event["user"],
-            event_key=str(body.get("event_id")),
+            request_key=request_key(context),
         )
 
     @app.event("message")
-    def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+    @finishes(services)
+    def on_message(event: dict[str, Any], context: BoltContext) -> None:
         if event.get("subtype") == "message_changed":
             changed = event.get("message", {})
             if changed.get("bot_id"):
@@ -110,7 +117,7 @@ def register(app: App, services: SlackServices) -> None:
                 message_ref=changed["ts"],
                 text=str(changed.get("text") or ""),
                 actor=str(changed.get("user") or ""),
-                event_key=str(body.get("event_id")),
+                request_key=request_key(context),
             )
             return
         is_human = not event.get("subtype") and not event.get("bot_id") and event.get("user")
@@ -123,14 +130,15 @@ def register(app: App, services: SlackServices) -> None:
             posted_at=posted_at(event["ts"]),
             message_ref=event["ts"],
         )
-        services.capture.add(message, actor=event["user"], event_key=body.get("event_id"))
+        services.capture.add(message, actor=event["user"], request_key=request_key(context))
 
     @app.event("app_mention")
-    def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
+    @finishes(services)
+    def on_mention(event: dict[str, Any], context: BoltContext) -> Reply | None:
         """`@incident-bot status identified` works like the slash command."""
-        if not services.first_delivery(body.get("event_id")):
-            return
         text = _LEADING_MENTION.sub("", str(event.get("text") or ""), count=1)
         user, channel = event["user"], event["channel"]
-        reply = services.handler.handle(text, Context(actor=user, channel_id=channel))
+        asked = Context(actor=user, channel_id=channel, request_key=request_key(context))
+        reply = services.handler.handle(text, asked)
         services.tell(user=user, channel=channel, reply=reply)
+        return reply

@@ -10,10 +10,11 @@ import json
 import re
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
-from bot.chat.port import Context
+from bot.chat.port import Context, Reply
 from bot.chat.slack.blocks import OPTION_TEXT_MAX, clip_plain, plain_text
+from bot.chat.slack.intake import finishes, request_key
 from bot.chat.slack.services import SlackServices
 from bot.chat.slack.submissions import Submission
 from bot.commands.types import (
@@ -117,14 +118,18 @@ def register(app: App, services: SlackServices) -> None:
         ack()
         return True
 
-    def run(body: dict[str, Any], form: Submission, command: Command) -> None:
+    def run(
+        body: dict[str, Any], form: Submission, command: Command, context: BoltContext
+    ) -> Reply | None:
         user = body["user"]["id"]
-        context = Context(actor=user, channel_id=form.channel)
-        reply = services.handler.run(command, context)
+        asked = Context(actor=user, channel_id=form.channel, request_key=request_key(context))
+        reply = services.handler.run(command, asked)
         services.tell(user=user, channel=form.channel, reply=reply)
+        return reply
 
     @app.view("declare")
-    def on_declare(ack: Ack, body: dict[str, Any]) -> None:
+    @finishes(services)
+    def on_declare(ack: Ack, body: dict[str, Any], context: BoltContext) -> Reply | None:
         form = Submission(body)
         title = form.check("title", check_title, form.text("title"), settings)
         severity = form.check(
@@ -141,10 +146,12 @@ def register(app: App, services: SlackServices) -> None:
                 description=description or None,
                 started_at=started_at.isoformat() if started_at else None,
             )
-            run(body, form, command)
+            return run(body, form, command, context)
+        return None
 
     @app.view("ask_text")
-    def on_text(ack: Ack, body: dict[str, Any]) -> None:
+    @finishes(services)
+    def on_text(ack: Ack, body: dict[str, Any], context: BoltContext) -> Reply | None:
         form = Submission(body)
         target = form.target("text", TEXT_TARGET)
         text = form.text("text")
@@ -160,17 +167,21 @@ def register(app: App, services: SlackServices) -> None:
                 if verb == "resolve"
                 else AddNote(reference=reference, text=text)
             )
-            run(body, form, command)
+            return run(body, form, command, context)
+        return None
 
     @app.view("ask_person")
-    def on_person(ack: Ack, body: dict[str, Any]) -> None:
+    @finishes(services)
+    def on_person(ack: Ack, body: dict[str, Any], context: BoltContext) -> Reply | None:
         form = Submission(body)
         target = form.target("role", PERSON_TARGET)
         role = form.check("role", parse_role, form.choice("role", "Choose a role."), settings)
         person = form.choice("person", "Choose a person.", key="selected_user")
         if answer(ack, form):
             (reference,) = target
-            run(body, form, AssignRole(reference=reference, role=role, holder=person))
+            command = AssignRole(reference=reference, role=role, holder=person)
+            return run(body, form, command, context)
+        return None
 
 
 def text_view(command: str, channel: str) -> View:

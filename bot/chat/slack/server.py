@@ -20,6 +20,7 @@ from bot.chat.slack.client import SlackChat, make_web_client
 from bot.chat.slack.health import Readiness, endpoints
 from bot.chat.slack.http_front import WsgiApp, create_http_server
 from bot.chat.slack.metrics import BotMetrics, replica_name
+from bot.chat.slack.replay import Replayer
 from bot.chat.slack.services import SlackServices
 from bot.clock import Clock, utc_now
 from bot.config import Settings
@@ -32,12 +33,14 @@ EVENTS_PATH = "/slack/events"
 
 @dataclass(frozen=True)
 class SlackBot:
-    """The application on the Slack chat, and the Bolt app in front of it."""
+    """The application on the Slack chat, the Bolt app in front of it, and the replayer of
+    the requests stopped replicas left (started with the application)."""
 
     application: Application
     chat: SlackChat
     app: App
     endpoints: WsgiApp  # /healthz, /readyz and /metrics
+    replayer: Replayer
 
 
 def build(
@@ -73,14 +76,23 @@ def build(
         chat=chat,
         session_factory=session_factory,
         clock=clock,
+        replica=application.replica,
     )
     app = create_app(services, socket_mode=socket_mode, observe_ack=metrics.ack)
+    replayer = Replayer(
+        app,
+        session_factory,
+        replica=application.replica,
+        lease_seconds=settings.inbox_lease_seconds,
+        # A SQLite file has one bot process: a request another name holds is an orphan.
+        sole_process=settings.database_url.startswith("sqlite"),
+    )
     readiness = Readiness(
         session_factory,
         max_outbox_age=timedelta(seconds=settings.ready_outbox_max_age),
         clock=clock,
     )
-    return SlackBot(application, chat, app, endpoints(readiness, metrics))
+    return SlackBot(application, chat, app, endpoints(readiness, metrics), replayer)
 
 
 def http_server(
@@ -121,13 +133,15 @@ def _learn_bot_user_id(chat: SlackChat, stop: threading.Event) -> None:
 
 
 def run(settings: Settings, session_factory: sessionmaker[Session], host: str, port: int) -> None:
-    """Serve until interrupted; pending chat work is replayed at start and retried meanwhile."""
+    """Serve until interrupted; pending chat work is replayed at start and retried meanwhile,
+    and so are the requests that stopped replicas acknowledged but never handled."""
     socket_mode = bool(settings.slack_app_token)
     bot = build(settings, session_factory, socket_mode=socket_mode)
     app = bot.app
     stop = threading.Event()
     threading.Thread(target=_learn_bot_user_id, args=(bot.chat, stop), daemon=True).start()
     bot.application.start()
+    bot.replayer.start()
     try:
         if socket_mode:
             health = endpoints_server(bot, host=host, port=settings.health_port)
@@ -144,4 +158,5 @@ def run(settings: Settings, session_factory: sessionmaker[Session], host: str, p
             http_server(app, settings, host=host, port=port, others=bot.endpoints).run()
     finally:
         stop.set()
+        bot.replayer.stop()
         bot.application.stop()

@@ -29,15 +29,19 @@ class SlackServices:
     chat: SlackChat
     session_factory: sessionmaker[Session]
     clock: Clock
+    replica: str  # this process's name on the requests it stores and replays
 
-    def first_delivery(self, event_key: str | None) -> bool:
-        """True unless this Slack event was already acted on."""
-        if event_key is None:
-            return True
-        with self.session_factory() as session:
-            first = inbox.claim(session, event_key, now=self.clock())
-            session.commit()
-        return first
+    def finish(self, key: str) -> None:
+        """Mark a stored request handled, unless something already did; never raises (a
+        request left unmarked is replayed, and a replay of it changes nothing)."""
+        try:
+            with self.session_factory() as session:
+                inbox.finish(session, key, now=self.clock())
+                session.commit()
+        except Exception as error:
+            log.warning(
+                "Could not mark %s handled (%s); it will be replayed", key, inbox.in_one_line(error)
+            )
 
     def tell(self, *, user: str, channel: str | None, reply: Reply | None) -> None:
         """Answer one person privately: ephemeral in the channel, else a direct message."""

@@ -22,9 +22,8 @@ from bot.config import Settings
 from bot.incidents.lifecycle import SUMMARY_MAX_LENGTH
 from bot.incidents.timeline import NOTE_MAX_LENGTH
 from bot.storage.models import Incident, RunbookRun, TimelineEvent
-from tests.support.db_reads import snapshot
 from tests.support.slack_double import SlackApiDouble
-from tests.support.slack_harness import BotServer
+from tests.support.slack_harness import BotServer, domain_snapshot, unhandled_requests
 from tests.support.slack_users import ALICE, BOB
 from tests.support.waiting import eventually
 
@@ -130,12 +129,13 @@ def test_a_started_time_that_is_not_a_time_is_an_inline_error(
     bot: BotServer, room: str, session_factory
 ):
     view = declare_form(bot, room)
-    before = snapshot(session_factory)
+    before = domain_snapshot(session_factory)
     for hostile in ("abc", 10**30, True, {"at": 1}):
         values = declare_values(started={"selected_date_time": hostile})
         assert errors_of(bot.view_submission(view, values, user=ALICE)) == {"started": NOT_A_TIME}
     bot.settle()
-    assert snapshot(session_factory) == before
+    assert domain_snapshot(session_factory) == before
+    assert unhandled_requests(session_factory) == []
 
     started = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp())
     values = declare_values(started={"selected_date_time": started})
@@ -149,7 +149,7 @@ def test_fields_without_their_value_are_inline_errors_not_failures(
     bot: BotServer, room: str, session_factory
 ):
     view = declare_form(bot, room)
-    before = snapshot(session_factory)
+    before = domain_snapshot(session_factory)
     # The title's element state has no value; the severity has no state at all.
     values = declare_values(title={"value": None}, severity=None)
     errors = errors_of(bot.view_submission(view, values, user=ALICE))
@@ -164,7 +164,8 @@ def test_fields_without_their_value_are_inline_errors_not_failures(
     answer = bot.interaction(submission(bot, {**view, "state": "garbled"}))
     assert set(errors_of(answer)) == {"title", "severity"}
     bot.settle()
-    assert snapshot(session_factory) == before
+    assert domain_snapshot(session_factory) == before
+    assert unhandled_requests(session_factory) == []
 
     accepted = bot.view_submission(view, declare_values(), user=ALICE)
     assert (accepted.status, accepted.body) == (200, b"")
@@ -186,7 +187,7 @@ def submission(bot: BotServer, view: dict[str, Any]) -> dict[str, Any]:
 def test_the_person_form_needs_a_role_and_a_person(bot: BotServer, room: str, session_factory):
     found = declare(bot, room, "sev2 Checkout down")
     view = open_form(bot, found, "Assign role…")
-    before = snapshot(session_factory)
+    before = domain_snapshot(session_factory)
     person = {"type": "users_select", "selected_user": BOB}
     nobody = {"type": "users_select"}
     no_role = {"type": "static_select", "selected_option": None}
@@ -200,7 +201,8 @@ def test_the_person_form_needs_a_role_and_a_person(bot: BotServer, room: str, se
     answer = bot.view_submission(garbled, {"role": scribe, "person": person}, user=ALICE)
     assert errors_of(answer)["role"].startswith("This form is out of date")
     bot.settle()
-    assert snapshot(session_factory) == before
+    assert domain_snapshot(session_factory) == before
+    assert unhandled_requests(session_factory) == []
 
     assert bot.view_submission(view, {"role": scribe, "person": person}, user=ALICE).body == b""
     eventually(lambda: incident(session_factory).current_roles() == {"scribe": BOB})
@@ -217,7 +219,7 @@ def test_oversized_titles_notes_and_summaries_in_forms_are_inline_errors_naming_
     found = declare(bot, room, "sev2 Checkout down")
     note_form = open_form(bot, found, "Add note…")
     assert note_form["blocks"][0]["element"]["max_length"] == NOTE_MAX_LENGTH
-    before = snapshot(session_factory)
+    before = domain_snapshot(session_factory)
     too_long = text_value("n" * (NOTE_MAX_LENGTH + 1))
     errors = errors_of(bot.view_submission(note_form, too_long, user=ALICE))
     assert f"the limit is {NOTE_MAX_LENGTH}" in errors["text"]
@@ -229,7 +231,8 @@ def test_oversized_titles_notes_and_summaries_in_forms_are_inline_errors_naming_
         "text": "Write something first."
     }
     bot.settle()
-    assert snapshot(session_factory) == before
+    assert domain_snapshot(session_factory) == before
+    assert unhandled_requests(session_factory) == []
 
     at_the_limit = "n" * NOTE_MAX_LENGTH
     assert bot.view_submission(note_form, text_value(at_the_limit), user=ALICE).body == b""
@@ -241,7 +244,7 @@ def test_notes_and_summaries_have_a_limit_typed_commands_are_told(
 ):
     found = declare(bot, room, "sev2 Checkout down")
     channel = found.channel_id
-    before = snapshot(session_factory)
+    before = domain_snapshot(session_factory)
 
     # Under the body cap (a 10 MB note is refused by the front), the domain's limit answers.
     bot.slash(f"note {'n' * 500_000}", user=ALICE, channel=channel, response_url="big-note")
@@ -252,7 +255,8 @@ def test_notes_and_summaries_have_a_limit_typed_commands_are_told(
     refusal = eventually(lambda: double.responses_to("big-summary"))[0]["text"]
     assert f"the limit is {SUMMARY_MAX_LENGTH}" in refusal
     bot.settle()
-    assert snapshot(session_factory) == before
+    assert domain_snapshot(session_factory) == before
+    assert unhandled_requests(session_factory) == []
 
     at_the_limit = "n" * NOTE_MAX_LENGTH
     bot.slash(f"note {at_the_limit}", user=ALICE, channel=channel, response_url="note")
@@ -293,7 +297,7 @@ def test_buttons_without_a_value_or_with_a_foreign_one_are_refused_privately(
         session.commit()
         run_id = run.id
     double.reset_calls()
-    before = snapshot(session_factory)
+    before = domain_snapshot(session_factory)
 
     hostile = {
         "no-value": {key: v for key, v in identified.items() if key != "value"},
@@ -317,7 +321,8 @@ def test_buttons_without_a_value_or_with_a_foreign_one_are_refused_privately(
         assert answer["replace_original"] is False, name
         assert answer["text"].startswith("That button does not work here"), name
     bot.settle()
-    assert snapshot(session_factory) == before
+    assert domain_snapshot(session_factory) == before
+    assert unhandled_requests(session_factory) == []
     assert double.calls_to("views.open") == []
     assert [c.method for c in double.calls if c.method != "response_url"] == []
 
