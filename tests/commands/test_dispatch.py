@@ -85,7 +85,7 @@ def test_declare_stores_the_incident_with_one_declared_event(alice, session_fact
     }
 
 
-def test_declare_sets_up_the_channel_then_announces(alice, chat):
+def test_declare_sets_up_the_channel_announces_and_pins_the_summary(alice, chat):
     alice.says(DECLARE)
 
     summary_ref = "C0001:1"
@@ -95,11 +95,11 @@ def test_declare_sets_up_the_channel_then_announces(alice, chat):
         ("set_topic", ("C0001", f"SEV2 | investigating | IC: no commander yet | {TITLE}")),
         ("set_purpose", ("C0001", f"INC-1: {TITLE}")),
         ("post", ("C0001", f"INC-1 [SEV2, investigating] {TITLE}")),
-        ("pin", ("C0001", summary_ref)),
         (
             "post",
             (ANNOUNCE, f"@alice declared INC-1 SEV2 (checkout): {TITLE}. Join #{CHANNEL_NAME}."),
         ),
+        ("pin", ("C0001", summary_ref)),
     ]
     pinned_channel, pinned = chat.posts[0]
     assert pinned_channel == "C0001"
@@ -138,10 +138,7 @@ def test_korean_title_gets_a_numbered_channel_and_is_stored_exactly(
     assert stored.title.encode("utf-8") == title.encode("utf-8")
     assert stored.channel_name == "inc-2"
     assert reply.message.text == f"Declared INC-2 (SEV1): {title} in #inc-2."
-    assert chat.calls[-1] == (
-        "post",
-        (ANNOUNCE, f"@bob declared INC-2 SEV1: {title}. Join #inc-2."),
-    )
+    assert chat.texts_in(ANNOUNCE)[-1] == f"@bob declared INC-2 SEV1: {title}. Join #inc-2."
 
 
 # -- every change, from inside the incident channel --------------------------
@@ -800,7 +797,7 @@ def test_the_announce_channel_comes_from_the_settings(settings, session_factory,
 
     Person(handler, "dana", "C-GENERAL").says("declare Queue backlog")
 
-    assert chat.calls[-1][1][0] == "war-room"
+    assert [args[0] for method, args in chat.calls if method == "post"] == ["C0001", "war-room"]
     assert chat.texts_in("war-room") == [
         "@dana declared INC-1 SEV3: Queue backlog. Join #inc-1-queue-backlog."
     ]

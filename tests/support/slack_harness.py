@@ -11,8 +11,10 @@ as form bodies, events as JSON, each signed with the app's signing secret::
         eventually(lambda: double.calls_to("pins.add"))
 
 Listeners run after the ack in Bolt's thread pool, so tests wait for effects with
-`eventually(...)` rather than sleeping. Like `run`, the server replays the requests
-that a stopped replica stored but never handled (`bot.chat.slack.replay`).
+`eventually(...)` rather than sleeping. Like `run`, the server delivers chat work from
+the background delivery pool and replays the requests that a stopped replica stored
+but never handled (`bot.chat.slack.replay`); runbook recovery is left to the runbook
+tests.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from bot.chat.slack.replay import Replayer
 from bot.chat.slack.server import EVENTS_PATH, build, http_server
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
-from bot.storage.models import InboxRequest
+from bot.storage.models import InboxRequest, Incident, OutboxItem
 from tests.support.db_reads import snapshot
 from tests.support.serving import WaitressServing
 from tests.support.signing import slack_signature
@@ -71,9 +73,10 @@ class HttpAnswer:
 
 
 def domain_snapshot(session_factory: sessionmaker[Session]) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table but the inbox, which keeps each request a test sends."""
+    """Every row of every table but the inbox, which keeps each request a test sends, and
+    the delivery leases, which come and go as chat work is delivered."""
     rows = snapshot(session_factory)
-    del rows["inbox"]
+    del rows["inbox"], rows["delivery_leases"]
     return rows
 
 
@@ -82,6 +85,19 @@ def unhandled_requests(session_factory: sessionmaker[Session]) -> list[str]:
     with session_factory() as session:
         query = select(InboxRequest.key).where(InboxRequest.handled_at.is_(None))
         return list(session.scalars(query.order_by(InboxRequest.key)))
+
+
+def set_up(session_factory: sessionmaker[Session], number: int = 1) -> Incident | None:
+    """INC-`number` once its channel is set up and announced (all its chat work is out):
+    a declare is answered before that, as the delivery pool does it in the background."""
+    with session_factory() as session:
+        found = session.scalar(select(Incident).where(Incident.number == number))
+        if found is None or found.summary_message_ref is None:
+            return None
+        waiting = select(OutboxItem.id).where(
+            OutboxItem.incident_id == found.id, OutboxItem.delivered_at.is_(None)
+        )
+        return None if session.scalars(waiting).first() is not None else found
 
 
 # --------------------------------------------------------------------------- the server
@@ -171,18 +187,21 @@ class BotServer:
         server = http_server(
             self.app, self.settings, host="127.0.0.1", port=0, threads=8, others=self.endpoints
         )
+        self.application.deliverer.start()
+        self.replayer.start()
         self._serving = WaitressServing(server, name="bot-http")
         self._serving.start()
-        self.replayer.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and replaying, then wait for listeners still working after their ack."""
-        self.replayer.stop()
+        """Stop serving and replaying, wait for listeners still working after their ack,
+        then stop delivering."""
         if self._serving is not None:
             self._serving.stop()
             self._serving = None
+        self.replayer.stop()
         self.listeners.shutdown(wait=True)
+        self.application.deliverer.stop()
 
     def __enter__(self) -> BotServer:
         return self.start()

@@ -30,13 +30,14 @@ from bot.storage import database
 from bot.storage.models import InboxRequest, Incident, TimelineEvent
 from tests.support.signing import slack_signature
 from tests.support.slack_double import SlackApiDouble
-from tests.support.slack_harness import SIGNING_SECRET, BotServer, unhandled_requests
+from tests.support.slack_harness import SIGNING_SECRET, BotServer, set_up, unhandled_requests
 from tests.support.slack_users import ALICE, BOB
 from tests.support.waiting import eventually
 
 FORM = "application/x-www-form-urlencoded"
 KEPT = "The database is not answering; your command is kept and will run as soon as it is back."
 SHORT_LEASE = 2  # seconds: a request left unhandled is replayed within about three
+SET_UP_WAIT = 10  # a channel is set up in the background, after the declare is answered
 
 
 # --------------------------------------------------------------------------- the database failing
@@ -155,6 +156,7 @@ def test_a_byte_identical_replay_of_a_slash_command_declares_once(
     assert (first.status, again.status) == (200, 200)
     assert again.body == b""
     eventually(lambda: texts(double, "declare"))
+    eventually(lambda: set_up(session_factory), SET_UP_WAIT)
     bot.settle()
     assert count(session_factory, Incident) == 1
     assert len(texts(double, "declare")) == 1  # the replay was acknowledged, and that is all
@@ -191,7 +193,7 @@ def test_one_event_sent_to_two_replicas_at_once_has_one_effect(
     ):
         declared = one.slash("declare sev2 Checkout is down", user=ALICE, channel=room)
         assert declared.status == 200
-        found = eventually(lambda: incident_with_summary(session_factory))
+        found = eventually(lambda: set_up(session_factory), SET_UP_WAIT)
         channel = found.channel_id
         ts = double.add_message(channel, "p99 is back under 300 ms", user=BOB)
         pin = {
@@ -221,12 +223,6 @@ def test_one_event_sent_to_two_replicas_at_once_has_one_effect(
         other.settle()
         assert len(captured(session_factory)) == 1
         assert len(thread_replies(double, channel, ts)) == len(confirmations) == 1
-
-
-def incident_with_summary(session_factory: sessionmaker[Session]) -> Incident | None:
-    with session_factory() as session:
-        found = session.scalar(select(Incident).where(Incident.number == 1))
-    return found if found is not None and found.summary_message_ref else None
 
 
 def captured(session_factory: sessionmaker[Session]) -> list[TimelineEvent]:

@@ -23,7 +23,7 @@ from bot.chat.slack.server import build
 from bot.config import Settings
 from bot.storage.models import Incident, TimelineEvent
 from tests.support.slack_double import SlackApiDouble
-from tests.support.slack_harness import CountingExecutor, count_listeners
+from tests.support.slack_harness import CountingExecutor, count_listeners, set_up
 from tests.support.slack_users import ALICE, BOB
 from tests.support.socket_mode import (
     APP_TOKEN,
@@ -74,9 +74,10 @@ def connected(
         slack_signing_secret="",
         slack_api_url=double.base_url,
     )
-    app = build(socket_settings, session_factory, socket_mode=True).app
-    listeners = count_listeners(app)
-    handler = SocketModeHandler(app, APP_TOKEN)
+    bot = build(socket_settings, session_factory, socket_mode=True)
+    listeners = count_listeners(bot.app)
+    handler = SocketModeHandler(bot.app, APP_TOKEN)
+    bot.application.deliverer.start()  # chat work goes out from the delivery pool, as in `run`
     handler.connect()  # type: ignore[no-untyped-call]
     try:
         eventually(lambda: socket_server.connections, message="the bot did not connect")
@@ -88,6 +89,7 @@ def connected(
         socket_server.hang_up()
         handler.close()  # type: ignore[no-untyped-call]
         listeners.shutdown(wait=True)
+        bot.application.deliverer.stop()
 
 
 def event_envelope(
@@ -139,9 +141,9 @@ def test_envelopes_are_acked_and_acted_on(
     assert eventually(lambda: socket_server.ack_of("e1")) == {"envelope_id": "e1"}
     reply = eventually(lambda: double.responses_to("e1"))
     assert "Declared INC-1" in reply[0]["text"]
-    found = the_incident(session_factory)
-    assert found is not None and found.channel_name == "inc-1-checkout-api-returns-500s"
-    eventually(lambda: double.messages_in("incidents"))
+    found = eventually(lambda: set_up(session_factory), timeout=10)
+    assert found.channel_name == "inc-1-checkout-api-returns-500s"
+    assert double.messages_in("incidents")
     channel = found.channel_id
 
     mention = {
