@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from inspect import signature
 from pathlib import Path
 from typing import Any
@@ -98,9 +99,24 @@ class QuietChat:
     def set_purpose(self, channel_id: str, purpose: str) -> None:
         pass
 
-    def post(self, channel: str, message: Message, thread_ref: str | None = None) -> str:
+    def post(
+        self,
+        channel: str,
+        message: Message,
+        thread_ref: str | None = None,
+        *,
+        marker: str | None = None,
+    ) -> str:
         self.posts += 1
         return f"{channel}:{self.posts}"
+
+    def find_posted(
+        self, channel: str, marker: str, *, since: datetime, thread_ref: str | None = None
+    ) -> str | None:
+        return None  # it never fails, so nothing is ever tried twice
+
+    def find_channel(self, name: str) -> Channel | None:
+        return None
 
     def update(self, channel_id: str, message_ref: str, message: Message) -> None:
         self.updates += 1

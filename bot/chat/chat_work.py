@@ -64,6 +64,17 @@ class ChatWorkSender:
         self.clock = clock
         self.calls = calls  # runs the channel set-up's calls side by side
 
+    def may_double(self, session: Session, item: OutboxItem) -> bool:
+        """Whether doing the item again could post or create a second time (so an attempt
+        is recorded before it, and a retry looks first); updates and invites cannot."""
+        match work_of(item):
+            case RefreshSummary() | Invite():
+                return False
+            case RunReport(run_id=run_id):
+                run = session.get(RunbookRun, run_id)
+                return run is None or run.message_ref is None
+        return True
+
     def send(
         self,
         session: Session,
@@ -91,11 +102,13 @@ class ChatWorkSender:
             case AnnounceEvent(event_id=event_id):
                 event = _event(session, event_id)
                 announcement_text = messages.change_announcement(incident, event, mention)
+                _end_reads(session)
                 self._post_once(
                     _channel_of(incident), announcement_text, marker=_marker(item), look=look
                 )
             case ConfirmCapture(event_id=event_id, thread_ref=thread):
                 confirmation = messages.captured(incident, _event(session, event_id))
+                _end_reads(session)
                 self._post_once(
                     _channel_of(incident),
                     confirmation,
@@ -105,20 +118,24 @@ class ChatWorkSender:
                 )
             case RefreshSummary():
                 channel_id = _channel_of(incident)
+                summary = messages.incident_summary(incident, self.settings, mention)
+                topic = messages.channel_topic(incident, mention)
+                _end_reads(session)
                 if incident.summary_message_ref is not None:
-                    summary = messages.incident_summary(incident, self.settings, mention)
                     self.chat.update(channel_id, incident.summary_message_ref, summary)
-                self.chat.set_topic(channel_id, messages.channel_topic(incident, mention))
+                self.chat.set_topic(channel_id, topic)
             case SharePostmortem(template=template, fmt=fmt):
                 # Rendered now, from what the database holds now: the newest draft is shared.
                 draft = drafts.draft(
                     session, incident, self.settings, now=self.clock(), template=template, fmt=fmt
                 )
                 title = f"Postmortem draft for {incident.reference}: {incident.title}"
+                _end_reads(session)
                 self.chat.upload(_channel_of(incident), draft.filename, draft.content, title)
             case RunReport(run_id=run_id):
                 self._report_run(session, incident, run_id, look)
             case Invite(users=users):
+                _end_reads(session)
                 self.chat.invite(_channel_of(incident), list(users))
         return None
 
@@ -134,11 +151,13 @@ class ChatWorkSender:
         # Each step is stored as soon as it is done, so a retry picks up where it stopped.
         if incident.channel_id is None:
             name = channel_name(incident.number, incident.title)
+            _end_reads(session)
             found = self.chat.find_channel(name) if look else None
             channel = found or self.chat.create_channel(name)
             incident.channel_id, incident.channel_name = channel.id, channel.name
             session.commit()
         calls = self._set_up_calls(incident, look, announcement)
+        _end_reads(session)
         results, errors = _together(self.calls, calls)
         if "summary" in results:
             incident.summary_message_ref = str(results["summary"])
@@ -189,6 +208,7 @@ class ChatWorkSender:
         if incident.announcement_ref is not None:
             return  # it went out with the channel's set-up
         declared = messages.declared_announcement(incident, self.chat.mention)
+        _end_reads(session)
         incident.announcement_ref = self._post_once(
             self.settings.announce_channel, declared, marker=_marker(item), look=look
         )
@@ -202,6 +222,7 @@ class ChatWorkSender:
             raise LookupError(f"runbook run {run_id} is gone")
         report = run_messages.run_report(run, self.settings.timezone)
         channel_id = _channel_of(incident)
+        _end_reads(session)
         if run.message_ref is None:
             run.message_ref = self._post_once(channel_id, report, marker=f"run:{run_id}", look=look)
             session.commit()
@@ -257,6 +278,12 @@ def _raise_first(errors: dict[str, Exception]) -> None:
             raise error
     for error in errors.values():
         raise error
+
+
+def _end_reads(session: Session) -> None:
+    """End the transaction that read what a chat call needs, before the call: a call may
+    take seconds, and on SQLite an open transaction holds the one write lock."""
+    session.commit()
 
 
 def _look_from(tried_since: datetime | None) -> datetime | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -73,6 +74,7 @@ class Deliverer:
         self._workers = settings.delivery_workers
         self._pool: ThreadPoolExecutor | None = None  # the background workers, once started
         self._busy: set[int] = set()  # incidents this process is delivering now
+        self._renewed: dict[int, float] = {}  # when their leases were last renewed (monotonic)
         self._turns = threading.Condition()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -152,7 +154,10 @@ class Deliverer:
         """The heartbeat: a worker finds out at its next item whether it lost a lease."""
         with self._turns:
             held = set(self._busy)
-        self.claims.renew(held)
+        renewed_at = time.monotonic()
+        renewed = held - self.claims.renew(held)
+        with self._turns:
+            self._renewed.update((incident_id, renewed_at) for incident_id in renewed & self._busy)
 
     def _hand_out(self) -> None:
         pool = self._pool
@@ -173,7 +178,10 @@ class Deliverer:
                 return False
             self._busy.add(incident_id)
         try:
+            taken_at = time.monotonic()
             if self.claims.claim(incident_id, deferred_too=wait > 0):
+                with self._turns:
+                    self._renewed[incident_id] = taken_at
                 return True
         except Exception:
             log.exception("Could not take the delivery of incident %s", incident_id)
@@ -183,7 +191,23 @@ class Deliverer:
     def _done(self, incident_id: int) -> None:
         with self._turns:
             self._busy.discard(incident_id)
+            self._renewed.pop(incident_id, None)
             self._turns.notify_all()
+
+    def _still_held(self, session: Session, incident_id: int) -> bool:
+        """Whether this replica still holds the incident, renewing its lease in the
+        caller's transaction when a third of it has passed (a lease renewed since cannot
+        have lapsed, so nobody else can hold it)."""
+        with self._turns:
+            renewed = self._renewed.get(incident_id, 0.0)
+        now = time.monotonic()
+        if now - renewed < self.claims.lease.total_seconds() / 3:
+            return True
+        if not self.claims.renew_in(session, incident_id):
+            return False
+        with self._turns:
+            self._renewed[incident_id] = now
+        return True
 
     # -- one incident ------------------------------------------------------------------
 
@@ -236,8 +260,8 @@ class Deliverer:
                 item.delivered_at = self.clock()  # a later item shows the same and more
                 session.commit()
                 continue
-            session.commit()  # the lease is renewed in a transaction of its own
-            if self.claims.renew([incident_id]):
+            if not self._still_held(session, incident_id):
+                session.rollback()
                 log.warning("Another replica took over delivering incident %s", incident_id)
                 return "lost"
             announce = _announcement_after(item, items[position + 1 :])
@@ -257,8 +281,9 @@ class Deliverer:
         if announce is not None:
             announcement = Announcement(announce, tried_since=announce.attempted_at)
             announce.attempted_at = announce.attempted_at or self.wall_clock()
-        item.attempted_at = tried_since or self.wall_clock()
-        session.commit()
+        if self.sender.may_double(session, item):
+            item.attempted_at = tried_since or self.wall_clock()
+        session.commit()  # with the lease's renewal, if it was due
         try:
             announced = self.sender.send(
                 session, item, tried_since=tried_since, announcement=announcement

@@ -92,17 +92,27 @@ class DeliveryClaims:
         wanted = set(incident_ids)
         if not wanted:
             return set()
-        held_here = and_(DeliveryLease.incident_id.in_(wanted), DeliveryLease.owner == self.replica)
         with self.session_factory() as session:
-            renewed = session.scalars(
-                update(DeliveryLease)
-                .where(held_here)
-                .values(lease_until=self.wall_clock() + self.lease)
-                .returning(DeliveryLease.incident_id)
-            )
-            held = set(renewed)
+            held = self._renew_in(session, wanted)
             session.commit()
         return wanted - held
+
+    def renew_in(self, session: Session, incident_id: int) -> bool:
+        """Extend one lease in the caller's transaction (committed with its work);
+        False when this replica no longer holds it."""
+        return bool(self._renew_in(session, {incident_id}))
+
+    def _renew_in(self, session: Session, incident_ids: set[int]) -> set[int]:
+        held_here = and_(
+            DeliveryLease.incident_id.in_(incident_ids), DeliveryLease.owner == self.replica
+        )
+        renewed = session.scalars(
+            update(DeliveryLease)
+            .where(held_here)
+            .values(lease_until=self.wall_clock() + self.lease)
+            .returning(DeliveryLease.incident_id)
+        )
+        return set(renewed)
 
     def release(self, incident_id: int, *, not_before: datetime | None = None) -> None:
         """Give the incident's delivery up; `not_before`: nobody tries again until then."""

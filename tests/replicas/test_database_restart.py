@@ -48,11 +48,6 @@ def told(sent: Sent, double: SlackApiDouble) -> list[str]:
     return answers + [json.dumps(answer) for answer in double.responses_to(sent.name)]
 
 
-@pytest.mark.xfail(
-    reason="at 9cbc3d7 the ack comes before the declare is saved: a 5 s cut loses 50/60 "
-    "acknowledged declares",
-    strict=False,
-)
 def test_a_database_restart_under_load_loses_no_acknowledged_declare_and_tells_nobody_it_failed(
     proxy: PostgresProxy,
     replicas: Replicas,

@@ -39,12 +39,6 @@ def declares(titles: list[str]) -> list[tuple[str, str]]:
     return [(f"declare-{index}", f"declare sev2 {title}") for index, title in enumerate(titles)]
 
 
-@pytest.mark.xfail(
-    reason="at 9cbc3d7 every replica delivers all chat work: with 2 replicas, incidents with 2 "
-    "channels 44/100, 2 declared announcements 100/100; with 3, declares not acknowledged "
-    "(HTTP 404, no ack within 3 s) 17/100",
-    strict=False,
-)
 @pytest.mark.parametrize("count", [2, 3])
 def test_declares_spread_over_replicas_each_get_one_channel_summary_pin_and_announcement(
     count: int, replicas: Replicas, slack: SlackTraffic, database: Engine, double: SlackApiDouble
@@ -72,11 +66,6 @@ def test_declares_spread_over_replicas_each_get_one_channel_summary_pin_and_anno
     assert outbox_given_up(database) == {}
 
 
-@pytest.mark.xfail(
-    reason="at 9cbc3d7 acknowledged declares die with their replica (lost 7-15/75) and the "
-    "survivors both deliver chat work (incidents with 2 channels 19/67)",
-    strict=False,
-)
 def test_a_replica_killed_mid_load_loses_no_acknowledged_declare_and_repeats_no_chat_work(
     replicas: Replicas, slack: SlackTraffic, database: Engine, double: SlackApiDouble
 ) -> None:

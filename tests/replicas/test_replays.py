@@ -55,10 +55,6 @@ def thread_replies(double: SlackApiDouble, channel: str, ts: str) -> list[str]:
     ]
 
 
-@pytest.mark.xfail(
-    reason="at 9cbc3d7 each copy of a replayed slash command declares: 3 incidents from one",
-    strict=False,
-)
 def test_a_replayed_slash_command_declares_one_incident(
     replicas: Replicas, slack: SlackTraffic, database: Engine, double: SlackApiDouble
 ) -> None:

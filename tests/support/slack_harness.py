@@ -41,6 +41,7 @@ from bot.chat.slack.replay import Replayer
 from bot.chat.slack.server import EVENTS_PATH, build, http_server
 from bot.commands.handler import CommandHandler
 from bot.config import Settings
+from bot.storage import outbox
 from bot.storage.models import InboxRequest, Incident, OutboxItem
 from tests.support.db_reads import snapshot
 from tests.support.serving import WaitressServing
@@ -162,6 +163,7 @@ class BotServer:
         team_id: str | None = None,
     ) -> None:
         self.double = double
+        self.session_factory = session_factory
         self.signing_secret = signing_secret
         self.team_id = team_id or double.team_id
         self.settings = dataclasses.replace(
@@ -210,8 +212,14 @@ class BotServer:
         self.stop()
 
     def settle(self, timeout: float = 5.0) -> None:
-        """Wait until every listener has finished its work after the ack."""
+        """Wait until every listener has finished its work after the ack, and the chat
+        work it caused has gone out."""
         eventually(lambda: self.listeners.idle, timeout, "listeners still running")
+        eventually(self._delivered, timeout, "chat work still waiting")
+
+    def _delivered(self) -> bool:
+        with self.session_factory() as session:
+            return outbox.pending_count(session) == 0
 
     @property
     def port(self) -> int:
