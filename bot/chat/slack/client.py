@@ -3,36 +3,32 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 
 from bot.chat.port import Channel, ChatRejected, ChatUnavailable, Message
 from bot.chat.slack.blocks import bot_mention, clip, payload, slack_escape
+from bot.chat.slack.web_client import (
+    HELD,
+    INLINE_RETRY_SECONDS,
+    RATE_LIMITED,
+    Answered,
+    MethodThrottles,
+    not_counted,
+    retry_after_seconds,
+)
 from bot.commands.grammar import parse_plain_mention
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 3
 TOPIC_MAX = 250
 PURPOSE_MAX = 250
 CHANNEL_NAME_MAX = 80
@@ -43,9 +39,6 @@ HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
 # How long a user group's members are trusted before Slack is asked again.
 GROUP_CACHE_SECONDS = 60.0
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-RATE_LIMITED = "rate_limited"  # the outcome counted for a 429
-# A 429 asking for a wait this short is waited out in place; a longer one is the caller's.
-INLINE_RETRY_SECONDS = 1.0
 # The message metadata that carries a post's marker, so `find_posted` can find it again.
 MARKER_EVENT = "incident_bot_work"
 HISTORY_PAGE = 200
@@ -53,109 +46,6 @@ CHANNELS_PAGE = 1000
 CHANNEL_TYPES = "public_channel,private_channel"
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")  # names are lower case, ids upper case
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class _ServerErrorRetry(ServerErrorRetryHandler):
-    """Slack's 502 and 504 (from its edge) are as temporary as its 500 and 503."""
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return response is not None and response.status_code in (500, 502, 503, 504)
-
-
-# Who is told of each Slack answer: (method as Slack names it, outcome).
-Answered = Callable[[str, str], None]
-
-
-def _not_counted(method: str, outcome: str) -> None:
-    """The default: answers are not counted anywhere."""
-
-
-def retry_after_seconds(headers: Mapping[str, Any]) -> float | None:
-    """The seconds a 429's Retry-After header asks for; None when missing or unreadable."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if isinstance(value, list):  # slack_sdk's retry handlers see every header as a list
-        value = value[0] if value else None
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-class _CountedRateLimitRetry(RateLimitErrorRetryHandler):
-    """slack_sdk's 429 retry for a short Retry-After (whole seconds, as it reads them),
-    telling `answered` of each 429 it retries. A longer wait is not slept in a thread that
-    other work may be queued behind: the 429 ends the call and `SlackChat` holds the method.
-    """
-
-    def __init__(self, answered: Answered, *, max_retry_count: int) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self._answered = answered
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        wait = retry_after_seconds(response.headers)
-        if wait is None or wait > INLINE_RETRY_SECONDS or not wait.is_integer():
-            return False
-        self._answered(request.url.rstrip("/").rsplit("/", 1)[-1], RATE_LIMITED)
-        return True
-
-
-def make_web_client(
-    token: str, base_url: str, timeout: int = 10, *, answered: Answered = _not_counted
-) -> WebClient:
-    """A WebClient that retries connection errors, 5xx and a 429 with a short Retry-After
-    (after waiting it); `answered` hears of every 429 it retries."""
-    backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5)
-    handlers: list[RetryHandler] = [
-        ConnectionErrorRetryHandler(
-            max_retry_count=MAX_RETRIES,
-            interval_calculator=backoff,
-            error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
-        ),
-        _CountedRateLimitRetry(answered, max_retry_count=MAX_RETRIES),
-        _ServerErrorRetry(max_retry_count=MAX_RETRIES, interval_calculator=backoff),
-    ]
-    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
-
-
-class _MethodThrottles:
-    """Until when Slack asked each method to wait (on a monotonic clock), thread-safe."""
-
-    def __init__(self, monotonic: Callable[[], float]) -> None:
-        self._monotonic = monotonic
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def hold(self, method: str, seconds: float) -> None:
-        """Slack asked `method` to wait `seconds` from now (a longer earlier wait stands)."""
-        with self._lock:
-            until = self._monotonic() + seconds
-            self._until[method] = max(until, self._until.get(method, until))
-
-    def remaining(self, method: str) -> float:
-        """The seconds `method` must still wait; 0 when it may be called."""
-        with self._lock:
-            until = self._until.get(method)
-            left = 0.0 if until is None else until - self._monotonic()
-            if left <= 0:
-                self._until.pop(method, None)
-            return max(left, 0.0)
 
 
 class SlackChat:
@@ -168,7 +58,7 @@ class SlackChat:
         private_channels: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        answered: Answered = _not_counted,
+        answered: Answered = not_counted,
     ) -> None:
         self.client = client
         self._answered = answered  # told of each call's final answer, for /metrics
@@ -176,7 +66,7 @@ class SlackChat:
         self._bot: tuple[str, str] | None = None  # (user id, bot id)
         self._monotonic = monotonic
         self._sleep = sleep
-        self._throttles = _MethodThrottles(monotonic)
+        self._throttles = MethodThrottles(monotonic)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}  # group -> (until, members)
         self._groups_lock = threading.Lock()
 
@@ -235,11 +125,11 @@ class SlackChat:
     def _wait_for_turn(self, name: str) -> None:
         """Wait out the rest of a short wait Slack asked of `name`; refuse a longer one.
 
-        A refused call counts as rate limited: it is Slack's 429 still in force.
+        A refused call is counted as held: Slack never saw it.
         """
         while (left := self._throttles.remaining(name)) > 0:
             if left > INLINE_RETRY_SECONDS:
-                self._answered(name, RATE_LIMITED)
+                self._answered(name, HELD)
                 raise ChatUnavailable(
                     f"Slack {name}: rate limited for {left:.1f} s more", retry_after=left
                 )

@@ -16,12 +16,13 @@ from waitress import create_server
 from bot.app import Application
 from bot.chat.port import ChatRejected, ChatUnavailable
 from bot.chat.slack.app import create_app
-from bot.chat.slack.client import SlackChat, make_web_client
+from bot.chat.slack.client import SlackChat
 from bot.chat.slack.health import Readiness, endpoints
 from bot.chat.slack.http_front import WsgiApp, create_http_server
 from bot.chat.slack.metrics import BotMetrics, replica_name
 from bot.chat.slack.replay import Replayer
 from bot.chat.slack.services import SlackServices
+from bot.chat.slack.web_client import make_web_client
 from bot.clock import Clock, utc_now
 from bot.config import Settings
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.chat.port import Channel, ChatRejected, Message
-from bot.chat.slack.client import MARKER_EVENT, SlackChat, make_web_client
+from bot.chat.slack.client import MARKER_EVENT, SlackChat
+from bot.chat.slack.web_client import make_web_client
 from tests.support.slack_double import SlackApiDouble
 from tests.support.slack_users import ALICE, BOB
 from tests.support.waiting import eventually

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 
 from bot.app import Application
 from bot.chat.port import Context, Message
-from bot.chat.slack.client import SlackChat, make_web_client
+from bot.chat.slack.client import SlackChat
+from bot.chat.slack.web_client import make_web_client
 from bot.clock import utc_now
 from bot.storage.delivery_claims import DeliveryClaims
 from bot.storage.models import DeliveryLease, Incident, OutboxItem

@@ -9,7 +9,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.chat.slack.client import GROUP_CACHE_SECONDS, SlackChat, make_web_client
+from bot.chat.slack.client import GROUP_CACHE_SECONDS, SlackChat
+from bot.chat.slack.web_client import make_web_client
 from tests.support.slack_double import SlackApiDouble
 
 ALICE, BOB, ERIN = "U0ALICE", "U0BOB", "U0ERIN"
