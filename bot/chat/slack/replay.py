@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt import App, BoltRequest
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.chat.slack.intake import REPLAYED
@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # the first arrival counts as one
 BATCH = 50  # requests taken in one round at most
+# How long a handled request's key is kept: far longer than Slack redelivers or a signed
+# request stays valid (minutes), so a late copy is still known; given-up ones stay longer,
+# for someone to look at.
+KEEP_HANDLED = timedelta(days=1)
+KEEP_GIVEN_UP = timedelta(days=7)
 
 
 class Replayer:
@@ -77,10 +82,27 @@ class Replayer:
             replayed.append(key)
         return replayed
 
+    def forget_old(self) -> int:
+        """Delete requests handled more than a day ago (their bodies hold response URLs
+        nobody needs any more); returns how many."""
+        now = self.wall_clock()
+        with self.session_factory() as session:
+            forgotten = session.execute(
+                delete(InboxRequest).where(
+                    or_(
+                        InboxRequest.handled_at < now - KEEP_HANDLED,
+                        InboxRequest.failed_at < now - KEEP_GIVEN_UP,
+                    )
+                )
+            )
+            session.commit()
+        return int(forgotten.rowcount)  # type: ignore[attr-defined]
+
     def _loop(self) -> None:
         while True:
             try:
                 self.replay_orphans()
+                self.forget_old()
             except Exception as error:  # the database may be away for a moment: next round
                 if database_unavailable(error):
                     log.warning("Could not look for requests to replay (%s)", in_one_line(error))

@@ -297,6 +297,27 @@ def test_a_request_replayed_too_often_is_given_up_and_logged(
     assert errors == [f"Gave up on {key} after 5 attempts; it was never handled"]
 
 
+def test_requests_handled_a_day_ago_are_forgotten_and_newer_ones_kept(
+    settings: Settings, session_factory, double: SlackApiDouble
+):
+    now = datetime.now(UTC)
+    ages = {"old": timedelta(days=1, minutes=1), "new": timedelta(hours=23)}
+    with session_factory() as session:
+        for key, age in ages.items():
+            moment = now - age
+            session.add(InboxRequest(key=key, received_at=moment, handled_at=moment, attempts=1))
+        moment = now - timedelta(days=2)  # given up: kept a week, for someone to look at
+        session.add(InboxRequest(key="poison", received_at=moment, failed_at=moment, attempts=5))
+        session.commit()
+
+    with BotServer(settings, session_factory, double) as bot:
+        assert bot.replayer.forget_old() == 1
+
+    assert stored(session_factory, "old") is None
+    assert stored(session_factory, "new") is not None
+    assert stored(session_factory, "poison") is not None
+
+
 # --------------------------------------------------------------------------- the database away
 
 
