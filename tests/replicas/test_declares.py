@@ -88,3 +88,25 @@ def test_a_replica_killed_mid_load_loses_no_acknowledged_declare_and_repeats_no_
     numbers = [number for found in numbers_by_title(database).values() for number in found]
     assert chat_problems(incident_chats(double, replicas.settings.announce_channel), numbers) == []
     assert outbox_given_up(database) == {}
+
+
+def test_a_replica_stopped_by_sigterm_mid_load_exits_cleanly_and_its_work_goes_on(
+    replicas: Replicas, slack: SlackTraffic, database: Engine, double: SlackApiDouble
+) -> None:
+    leaving, staying = replicas.start(2)
+    titles = [f"Search is stale in shard {index}" for index in range(DECLARES)]
+
+    load = slack.spread(declares(titles), [leaving, staying], concurrency=CONCURRENCY)
+    eventually(lambda: load.acknowledged() >= KILL_AFTER, timeout=30)
+    assert leaving.terminate() == 0  # as a deploy stops it: cleanly
+    sent = load.wait()
+
+    assert "Traceback" not in leaving.log_tail()
+    title_of = dict(zip((name for name, _ in declares(titles)), titles, strict=True))
+    acknowledged = [title_of[one.name] for one in sent if one.acknowledged]
+    saved = wait_saved(database, acknowledged, SAVED_SECONDS)
+    assert saved_twice(saved, titles) == []
+    wait_settled(double, database, SETTLED_SECONDS)
+    numbers = [number for found in numbers_by_title(database).values() for number in found]
+    assert chat_problems(incident_chats(double, replicas.settings.announce_channel), numbers) == []
+    assert outbox_given_up(database) == {}

@@ -119,6 +119,14 @@ class Replica:
         self._process.wait(timeout=STOP_SECONDS)
         self._close_log()
 
+    def terminate(self) -> int:
+        """SIGTERM, as a deploy stops a process; returns its exit code."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGTERM)
+        code = self._process.wait(timeout=STOP_SECONDS)
+        self._close_log()
+        return code
+
     def interrupt(self) -> None:
         """Ask the process to stop as Ctrl-C does (it gives its leases up)."""
         if self.alive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -133,9 +134,20 @@ def _learn_bot_user_id(chat: SlackChat, stop: threading.Event) -> None:
             stop.wait(10)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a deploy, `docker stop`, Kubernetes) stops the bot as Ctrl-C does: the
+    calls under way finish and its leases are given up for the other replicas at once."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def run(settings: Settings, session_factory: sessionmaker[Session], host: str, port: int) -> None:
     """Serve until interrupted; pending chat work is replayed at start and retried meanwhile,
     and so are the requests that stopped replicas acknowledged but never handled."""
+    _stop_on_sigterm()
     socket_mode = bool(settings.slack_app_token)
     bot = build(settings, session_factory, socket_mode=socket_mode)
     app = bot.app
