@@ -34,18 +34,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import logging
 import math
 import multiprocessing
 import os
 import platform
-import re
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,8 +66,7 @@ from bot.storage import database
 # goes on the path (processes this script spawns inherit it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.serving import WaitressServing
-from tests.support.slack_double import ANY_METHOD, SlackApiDouble
-from tests.support.slack_double.server import BadBody, Reply, Request, parse_args
+from tests.support.slack_double import ANY_METHOD
 from tests.support.slack_requests import (
     FORM,
     LOOPBACK,
@@ -77,6 +74,13 @@ from tests.support.slack_requests import (
     post,
     signed_headers,
     slash_command_body,
+)
+from tests.support.timed_slack import (
+    SetUp,
+    TimedSlackDouble,
+    longest_chain,
+    most_in_flight,
+    set_ups,
 )
 
 LOOPBACK_HOSTS = {LOOPBACK, "localhost", "::1"}
@@ -145,45 +149,13 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class TimedCall:
-    """One Web API call the double answered, and when: time.monotonic() in the double's
-    process, which on Linux is one clock for every process (CLOCK_MONOTONIC)."""
-
-    method: str
-    ok: bool
-    channel: str | None  # the `channel` (or `channel_id`) argument
-    created: tuple[str, str] | None  # conversations.create: the new channel's id and name
-    words: frozenset[str]  # chat.postMessage: the names and ids its arguments mention
-    began: float
-    ended: float
-
-
-@dataclass(frozen=True)
-class Ready:
-    """An incident channel whose set-up is done: created, summary posted and pinned, announced."""
-
-    name: str
-    at: float  # when the last of those calls was answered
-    calls: int  # its set-up calls answered by then
-    depth: int  # of which this many ran one after another (its critical path)
-
-
-@dataclass(frozen=True)
 class Traffic:
     chain: int  # Slack calls one after another in the window
     in_flight: int  # most Slack calls in flight at once
 
 
-WORDS = re.compile(r"[\w-]+")  # channel names and ids are made of these (Slack's rule)
-
-
-class TimedDouble(SlackApiDouble):
-    """The project's Slack double, also noting when each Web API call came and was answered."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._timed: list[TimedCall] = []
-        self._timed_lock = threading.Lock()
+class TimedDouble(TimedSlackDouble):
+    """The timed Slack double, with what this benchmark asks of it across processes."""
 
     def open(self) -> Endpoint:
         self.start()
@@ -197,101 +169,13 @@ class TimedDouble(SlackApiDouble):
         self.stop()
         return len(self.server_errors)
 
-    def _answer(self, request: Request) -> Reply:  # the double's one entry for every request
-        began = time.monotonic()
-        reply = super()._answer(request)
-        ended = time.monotonic()
-        if request.path.startswith("/api/"):
-            call = timed_call(request, reply, began, ended)
-            with self._timed_lock:
-                self._timed.append(call)
-        return reply
-
-    def _since(self, since: float) -> list[TimedCall]:
-        with self._timed_lock:
-            return [call for call in self._timed if call.began >= since]
-
-    def ready_since(self, since: float) -> list[Ready]:
+    def ready_since(self, since: float) -> list[SetUp]:
         """The incident channels created since `since` whose set-up is done."""
-        return set_ups(self._since(since))
+        return set_ups(self.timed_calls(since))
 
     def traffic(self, since: float, until: float) -> Traffic:
-        calls = [call for call in self._since(since) if call.ended <= until]
+        calls = [call for call in self.timed_calls(since) if call.ended <= until]
         return Traffic(longest_chain(calls), most_in_flight(calls))
-
-
-def timed_call(request: Request, reply: Reply, began: float, ended: float) -> TimedCall:
-    try:
-        args = parse_args(request)
-    except BadBody:
-        args = {}
-    body = json.loads(reply.body) if reply.content_type.startswith("application/json") else {}
-    ok = reply.status == 200 and bool(body.get("ok"))
-    method = request.path.removeprefix("/api/")
-    made = body.get("channel") if method == "conversations.create" and ok else None
-    posted = method == "chat.postMessage"
-    words = frozenset(WORDS.findall(json.dumps(args))) if posted else frozenset()
-    channel = args.get("channel") or args.get("channel_id")
-    return TimedCall(
-        method=method,
-        ok=ok,
-        channel=channel if isinstance(channel, str) else None,
-        created=(made["id"], made["name"]) if isinstance(made, dict) else None,
-        words=words,
-        began=began,
-        ended=ended,
-    )
-
-
-def set_ups(calls: Sequence[TimedCall]) -> list[Ready]:
-    """Which channels are ready, from the calls: the summary is the first message posted in
-    the channel, the announcement the first message elsewhere naming it (by name or id)."""
-    created = {call.created[0]: call for call in calls if call.ok and call.created}
-    by_name = {call.created[1]: channel for channel, call in created.items() if call.created}
-    into: dict[str, list[TimedCall]] = defaultdict(list)
-    announced: dict[str, TimedCall] = {}
-    for call in calls:
-        if not call.ok:
-            continue
-        if call.channel in created:
-            into[call.channel].append(call)
-            continue
-        for word in call.words:
-            channel = word if word in created else by_name.get(word)
-            if channel is not None:
-                announced.setdefault(channel, call)
-    found = []
-    for channel, create in created.items():
-        own = into[channel]
-        summary = next((call for call in own if call.method == "chat.postMessage"), None)
-        pin = next((call for call in own if call.method == "pins.add"), None)
-        announcement = announced.get(channel)
-        if summary is None or pin is None or announcement is None:
-            continue
-        at = max(create.ended, summary.ended, pin.ended, announcement.ended)
-        done = [call for call in (create, *own, announcement) if call.ended <= at]
-        name = create.created[1] if create.created else channel
-        found.append(Ready(name, at, len(done), longest_chain(done)))
-    return found
-
-
-def longest_chain(calls: Sequence[TimedCall]) -> int:
-    """The most calls of which each began after the one before had been answered."""
-    ordered = sorted(calls, key=lambda call: call.began)
-    depth: list[int] = []
-    for index, call in enumerate(ordered):
-        before = [depth[i] for i in range(index) if ordered[i].ended <= call.began]
-        depth.append(1 + max(before, default=0))
-    return max(depth, default=0)
-
-
-def most_in_flight(calls: Sequence[TimedCall]) -> int:
-    edges = sorted([(call.began, 1) for call in calls] + [(call.ended, -1) for call in calls])
-    running = peak = 0
-    for _, step in edges:  # at a tie an answer (-1) sorts before a new call
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 # --------------------------------------------------------------------------- the apps served
@@ -559,11 +443,11 @@ def load_declare(index: int) -> str:
     return f"declare sev3 Benchmark load {index} checkout errors"
 
 
-def wait_ready(double: Any, since: float, count: int, timeout: float) -> list[Ready]:
+def wait_ready(double: Any, since: float, count: int, timeout: float) -> list[SetUp]:
     """The channels set up since `since`, once there are `count` of them (or at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
-        ready: list[Ready] = double.ready_since(since)
+        ready: list[SetUp] = double.ready_since(since)
         if len(ready) >= count or time.monotonic() >= deadline:
             return ready
         time.sleep(POLL_SECONDS)
@@ -618,14 +502,14 @@ def mib(kib: int) -> str:
 @dataclass(frozen=True)
 class BotRun:
     acks: dict[str, Acks]  # by command
-    load_ready: list[Ready]
+    load_ready: list[SetUp]
     load_declares: int
     rss_at_rest: int
     rss_after_load: int
     one: Acks
-    one_ready: list[Ready]
+    one_ready: list[SetUp]
     burst: Acks
-    burst_ready: list[Ready]
+    burst_ready: list[SetUp]
     burst_traffic: Traffic | None
     logged: dict[str, Logged]
 
@@ -736,7 +620,7 @@ def report(sizes: Sizes, bare_async_acks: Acks, bare_sync_acks: Acks, bot: BotRu
         print(
             f"  one declare: acked in {ms(max(bot.one.seconds, default=math.nan)).strip()},"
             f" channel ready after {ms(one_seconds).strip()};"
-            f" {one.calls} set-up calls, {one.depth} of them one after another"
+            f" {len(one.calls)} set-up calls, {one.depth} of them one after another"
         )
     ends = sorted(ready.at - bot.burst.began for ready in bot.burst_ready)
     all_seconds = ends[-1] if len(ends) >= sizes.burst else math.inf
