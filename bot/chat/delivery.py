@@ -96,14 +96,9 @@ class Deliverer:
         For the terminal, whose output should stay in order; what another thread adds
         meanwhile (a runbook's next report) is not the chat lagging behind.
         """
-        with self.session_factory() as session:
-            newest = outbox.newest_pending_id(session, incident_id=incident_id)
-        if newest is None:
-            return False
-        if self._take(incident_id, wait=LOCK_WAIT_SECONDS):
-            self._deliver_taken(incident_id, in_background=False)
-        with self.session_factory() as session:
-            return outbox.waits_up_to(session, incident_id=incident_id, newest_id=newest)
+        if not self._take(incident_id, wait=LOCK_WAIT_SECONDS):
+            return True  # another thread has been delivering it all this while
+        return self._deliver_taken(incident_id, in_background=False)
 
     def deliver_pending(self) -> int:
         """Deliver everything pending now, in this thread; returns how many items still wait."""
@@ -211,9 +206,13 @@ class Deliverer:
 
     # -- one incident ------------------------------------------------------------------
 
-    def _deliver_taken(self, incident_id: int, *, in_background: bool) -> None:
+    def _deliver_taken(self, incident_id: int, *, in_background: bool) -> bool:
         """Deliver an incident this process holds until nothing waits, then let it go;
-        in the background, a stopping replica leaves the rest to the others."""
+        in the background, a stopping replica leaves the rest to the others. True when
+        delivery stopped with work still waiting (the chat did not answer).
+
+        Work added while a batch goes out is left to the next call or the pool.
+        """
         not_before: datetime | None = None
         lost = False
         try:
@@ -229,6 +228,8 @@ class Deliverer:
                 if isinstance(outcome, datetime):
                     not_before = outcome
                     break
+                if len(items) < BATCH:
+                    break
         except Exception:
             log.exception("Delivering the chat work of incident %s failed", incident_id)
             not_before = self.wall_clock() + timedelta(seconds=BACKOFF_MAX_SECONDS)
@@ -237,6 +238,7 @@ class Deliverer:
                 self._release(incident_id, not_before)
             self._done(incident_id)
             self._wake.set()  # work may have arrived meanwhile
+        return lost or not_before is not None
 
     def _release(self, incident_id: int, not_before: datetime | None) -> None:
         try:
@@ -266,8 +268,8 @@ class Deliverer:
                 return "lost"
             announce = _announcement_after(item, items[position + 1 :])
             wait = self._attempt(session, item, announce)
-            if announce is not None:
-                settled.add(announce.id)
+            if announce is not None and (announce.delivered_at or announce.failed_at):
+                settled.add(announce.id)  # it went with the set-up
             if wait is not None:
                 return wait
         return None

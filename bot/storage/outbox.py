@@ -155,27 +155,6 @@ def pending_count(session: Session, *, incident_id: int | None = None) -> int:
     return session.scalar(query) or 0
 
 
-def newest_pending_id(session: Session, *, incident_id: int) -> int | None:
-    """The id of the newest item still waiting for one incident, if any."""
-    query = select(func.max(OutboxItem.id)).where(
-        OutboxItem.incident_id == incident_id,
-        OutboxItem.delivered_at.is_(None),
-        OutboxItem.failed_at.is_(None),
-    )
-    return session.scalar(query)
-
-
-def waits_up_to(session: Session, *, incident_id: int, newest_id: int) -> bool:
-    """Whether one of the incident's items up to `newest_id` is still waiting."""
-    query = select(OutboxItem.id).where(
-        OutboxItem.incident_id == incident_id,
-        OutboxItem.id <= newest_id,
-        OutboxItem.delivered_at.is_(None),
-        OutboxItem.failed_at.is_(None),
-    )
-    return session.scalar(query.limit(1)) is not None
-
-
 def oldest_pending_at(session: Session) -> datetime | None:
     """When the oldest item still waiting was enqueued; None when nothing waits."""
     query = select(func.min(OutboxItem.created_at)).where(
