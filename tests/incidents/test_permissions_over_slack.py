@@ -81,7 +81,7 @@ def test_a_stranger_is_refused_in_private_and_the_commander_and_an_admin_are_not
     assert channel is not None
     bot.slash(f"role commander <@{CAROL}|carol>", user=ALICE, channel=channel)
     eventually(lambda: stored(session_factory).current_roles() == {"commander": CAROL})
-    bot.settle()
+    bot.settle_chat()
     double.reset_calls()
 
     typed = answer(bot, "sev 1", MALLORY, channel, "mallory-sev")
@@ -102,7 +102,7 @@ def test_a_stranger_is_refused_in_private_and_the_commander_and_an_admin_are_not
     assert taken == f"Only the commander (<@{CAROL}>) or an incident admin may reassign a role " + (
         "someone else holds in INC-1."
     )
-    bot.settle()
+    bot.settle_chat()
 
     after = stored(session_factory)
     assert (after.severity, after.current_roles()) == ("SEV2", {"commander": CAROL})

@@ -212,9 +212,12 @@ class BotServer:
         self.stop()
 
     def settle(self, timeout: float = 5.0) -> None:
-        """Wait until every listener has finished its work after the ack, and the chat
-        work it caused has gone out."""
+        """Wait until every listener has finished its work after the ack."""
         eventually(lambda: self.listeners.idle, timeout, "listeners still running")
+
+    def settle_chat(self, timeout: float = 5.0) -> None:
+        """`settle`, then wait until the chat work it caused has gone out too."""
+        self.settle(timeout)
         eventually(self._delivered, timeout, "chat work still waiting")
 
     def _delivered(self) -> bool:
