@@ -50,6 +50,10 @@ class TimedSlackDouble(SlackApiDouble):
         self._timed: list[TimedCall] = []
         self._timed_lock = threading.Lock()
 
+    def __enter__(self) -> TimedSlackDouble:
+        self.start()
+        return self
+
     def timed_calls(self, since: float = -math.inf) -> list[TimedCall]:
         """The Web API calls that began at or after `since` (time.monotonic())."""
         with self._timed_lock:
