@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -108,6 +109,8 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(unique=True)
+    # The incident's id in the system it was imported from, so importing it again is a no-op.
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")  # the impact, as declared
     summary: Mapped[str] = mapped_column(Text, default="")  # what resolved it
@@ -120,7 +123,9 @@ class Incident(Base):
     summary_message_ref: Mapped[str | None] = mapped_column(String(200))
     announcement_ref: Mapped[str | None] = mapped_column(String(200))  # the declared post
 
-    started_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]  # impact began
+    impact_ended_at: Mapped[datetime | None]  # users stopped being affected
+    impact_fraction: Mapped[float | None] = mapped_column(Float)  # share affected, 0 < f <= 1
     detected_at: Mapped[datetime | None]
     declared_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
@@ -215,7 +220,10 @@ class TimelineEvent(Base):
     kind: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))  # who recorded it
+    # Who did what the entry says: the recorder unless a scribe logged it for someone
+    # else; None for nobody in particular ("traffic increases 88x").
+    done_by: Mapped[str | None] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     edited_at: Mapped[datetime | None]
