@@ -34,7 +34,8 @@ from bot.storage.outbox import Work
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 10  # how long a caller delivering in its own thread waits for its turn
-CALLS_AT_ONCE = 16  # chat calls in flight at once for channel set-ups
+# Chat calls in flight at once per delivery worker: a channel's set-up makes six at once.
+CALLS_PER_WORKER = 8
 BATCH = 50  # items read at a time for one incident
 BACKOFF_MAX_SECONDS = 10.0
 T = TypeVar("T")
@@ -66,7 +67,9 @@ class Deliverer:
             wall_clock=wall_clock,
         )
         self._calls: Executor = (
-            ThreadPoolExecutor(CALLS_AT_ONCE, thread_name_prefix="chat-call")
+            ThreadPoolExecutor(
+                settings.delivery_workers * CALLS_PER_WORKER, thread_name_prefix="chat-call"
+            )
             if side_by_side
             else InlineExecutor()
         )
