@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot.config import Settings
 from tests.support.slack_double import SlackApiDouble
+from tests.support.slack_harness import BotServer
 from tests.support.slack_users import ALICE, BOB, CAROL
 
 
@@ -18,6 +21,15 @@ def double() -> Iterator[SlackApiDouble]:
         running.add_channel("incidents")
         yield running
     assert running.server_errors == []
+
+
+@pytest.fixture
+def bot(
+    settings: Settings, session_factory: sessionmaker[Session], double: SlackApiDouble
+) -> Iterator[BotServer]:
+    """The bot served over HTTP as `run` serves it, its delivery pool running."""
+    with BotServer(settings, session_factory, double) as server:
+        yield server
 
 
 @pytest.fixture

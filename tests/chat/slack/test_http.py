@@ -10,7 +10,6 @@ import dataclasses
 import html
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -31,14 +30,6 @@ from tests.support.waiting import eventually
 
 OUTAGE_WAIT = 15  # the client's own retries (3, with backoff and jitter) come first
 SET_UP_WAIT = 10  # a channel is set up in the background, after the declare is answered
-
-
-@pytest.fixture
-def bot(
-    settings: Settings, session_factory: sessionmaker[Session], double: SlackApiDouble
-) -> Iterator[BotServer]:
-    with BotServer(settings, session_factory, double) as server:
-        yield server
 
 
 # --------------------------------------------------------------------------- helpers

@@ -97,14 +97,6 @@ def own_engine(settings: Settings) -> Iterator[Engine]:
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture
-def bot(
-    settings: Settings, session_factory: sessionmaker[Session], double: SlackApiDouble
-) -> Iterator[BotServer]:
-    with BotServer(settings, session_factory, double) as server:
-        yield server
-
-
 def count(session_factory: sessionmaker[Session], model: Any) -> int:
     with session_factory() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
@@ -311,7 +303,7 @@ def test_requests_handled_a_day_ago_are_forgotten_and_newer_ones_kept(
         session.commit()
 
     with BotServer(settings, session_factory, double) as bot:
-        assert bot.replayer.forget_old() == 1
+        bot.replayer.forget_old()  # its own rounds do the same, every few seconds
 
     assert stored(session_factory, "old") is None
     assert stored(session_factory, "new") is not None
