@@ -26,8 +26,9 @@ class _BotApp(App):
     """Bolt's App, timing each request to its ack, and finishing a stored request that no
     listener takes (so it is not replayed for nothing).
 
-    With process_before_response off, `dispatch` returns as soon as the listener acks
-    (in HTTP and in Socket Mode alike); a replay is no ack to Slack and is not timed.
+    With process_before_response on and every listener's work lazy, `dispatch` returns
+    once the request is stored and acked (in HTTP and in Socket Mode alike); a replay is
+    no ack to Slack and is not timed.
     """
 
     def __init__(
@@ -74,7 +75,9 @@ def create_app(services: SlackServices, *, socket_mode: bool, observe_ack: AckOb
         request_verification_enabled=False,
         before_authorize=None if socket_mode else SignedRequests(settings.slack_signing_secret),
         token_verification_enabled=False,
-        process_before_response=False,
+        # Middleware (the intake) and each ack run in the request thread, before the
+        # response; the work runs as lazy listeners in the pool.
+        process_before_response=True,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS),
     )
     # Runs after the signature check and before every listener: nothing is acked unstored.

@@ -13,12 +13,12 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import App, BoltContext, Respond
 
 from bot.chat.port import Context, Message, Reply
 from bot.chat.slack.blocks import payload
 from bot.chat.slack.forms import PERSON_TARGET, TEXT_TARGET, person_view, text_view
-from bot.chat.slack.intake import finishes, request_key
+from bot.chat.slack.intake import ack_at_once, finishes, request_key
 from bot.chat.slack.services import SlackServices
 from bot.commands.types import (
     AssignRole,
@@ -98,61 +98,55 @@ def register(app: App, services: SlackServices) -> None:
             return None
         return str(value)
 
-    @app.action(re.compile(r"^run:\d+$"))
     @finishes(services)
     def on_button(
-        ack: Ack,
         body: dict[str, Any],
         action: dict[str, Any],
         respond: Respond,
         context: BoltContext,
     ) -> Reply | None:
-        ack()
         return run(body, action.get("value"), respond, context)
 
-    @app.action(re.compile(r"^choose:\d+$"))
     @finishes(services)
     def on_choice(
-        ack: Ack,
         body: dict[str, Any],
         action: dict[str, Any],
         respond: Respond,
         context: BoltContext,
     ) -> Reply | None:
-        ack()
         chosen = action.get("selected_option")
         value = chosen.get("value") if isinstance(chosen, dict) else None
         return run(body, value, respond, context)
 
-    @app.action(re.compile(r"^ask_text:\d+$"))
     @finishes(services)
     def on_ask_text(
-        ack: Ack,
         body: dict[str, Any],
         action: dict[str, Any],
         respond: Respond,
         context: BoltContext,
     ) -> None:
-        ack()
         command = open_form(body, action.get("value"), TEXT_TARGET, respond)
         if command is not None:
             view = text_view(command, _channel(body) or "")
             services.chat.client.views_open(trigger_id=body["trigger_id"], view=view)
 
-    @app.action(re.compile(r"^ask_person:\d+$"))
     @finishes(services)
     def on_ask_person(
-        ack: Ack,
         body: dict[str, Any],
         action: dict[str, Any],
         respond: Respond,
         context: BoltContext,
     ) -> None:
-        ack()
         command = open_form(body, action.get("value"), PERSON_TARGET, respond)
         if command is not None:
             view = person_view(command, _channel(body) or "", services.settings.roles)
             services.chat.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    # Acknowledged in the request thread; the work runs in the listener pool.
+    app.action(re.compile(r"^run:\d+$"))(ack=ack_at_once, lazy=[on_button])
+    app.action(re.compile(r"^choose:\d+$"))(ack=ack_at_once, lazy=[on_choice])
+    app.action(re.compile(r"^ask_text:\d+$"))(ack=ack_at_once, lazy=[on_ask_text])
+    app.action(re.compile(r"^ask_person:\d+$"))(ack=ack_at_once, lazy=[on_ask_person])
 
 
 def _channel(body: dict[str, Any]) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 
 from bot.chat.port import ChatRejected, ChatUnavailable, Context, Reply
-from bot.chat.slack.intake import finishes, request_key
+from bot.chat.slack.intake import ack_at_once, finishes, request_key
 from bot.chat.slack.services import SlackServices
 from bot.commands.capture import ChatMessage
 
@@ -67,7 +67,6 @@ def register(app: App, services: SlackServices) -> None:
         except (ChatUnavailable, ChatRejected):
             return False
 
-    @app.event("reaction_added")
     @finishes(services)
     def on_reaction_added(event: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item", {})
@@ -92,7 +91,6 @@ def register(app: App, services: SlackServices) -> None:
             confirm_in_thread=True,
         )
 
-    @app.event("reaction_removed")
     @finishes(services)
     def on_reaction_removed(event: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item", {})
@@ -105,7 +103,6 @@ def register(app: App, services: SlackServices) -> None:
             request_key=request_key(context),
         )
 
-    @app.event("message")
     @finishes(services)
     def on_message(event: dict[str, Any], context: BoltContext) -> None:
         if event.get("subtype") == "message_changed":
@@ -132,7 +129,6 @@ def register(app: App, services: SlackServices) -> None:
         )
         services.capture.add(message, actor=event["user"], request_key=request_key(context))
 
-    @app.event("app_mention")
     @finishes(services)
     def on_mention(event: dict[str, Any], context: BoltContext) -> Reply | None:
         """`@incident-bot status identified` works like the slash command."""
@@ -142,3 +138,9 @@ def register(app: App, services: SlackServices) -> None:
         reply = services.handler.handle(text, asked)
         services.tell(user=user, channel=channel, reply=reply)
         return reply
+
+    # Acknowledged in the request thread; the work runs in the listener pool.
+    app.event("reaction_added")(ack=ack_at_once, lazy=[on_reaction_added])
+    app.event("reaction_removed")(ack=ack_at_once, lazy=[on_reaction_removed])
+    app.event("message")(ack=ack_at_once, lazy=[on_message])
+    app.event("app_mention")(ack=ack_at_once, lazy=[on_mention])

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from slack_bolt import BoltContext, BoltRequest, BoltResponse
+from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
@@ -118,6 +118,13 @@ class Intake(Middleware):
             )
             session.commit()
         return stored
+
+
+def ack_at_once(ack: Ack) -> None:
+    """Every listener's ack: the request is already stored (Intake ran first), so it is
+    acknowledged at once, in the request's own thread, while the work itself runs as
+    the listener's lazy function in the listener pool; a busy pool never delays an ack."""
+    ack()
 
 
 def finishes(services: SlackServices) -> Callable[[Listener], Listener]:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import App, BoltContext, Respond
 
 from bot.chat.port import Context, Reply
 from bot.chat.slack.blocks import payload
 from bot.chat.slack.forms import open_declare_form
-from bot.chat.slack.intake import finishes, request_key
+from bot.chat.slack.intake import ack_at_once, finishes, request_key
 from bot.chat.slack.services import SlackServices
 
 
 def register(app: App, services: SlackServices) -> None:
-    @app.command(services.settings.command_name)
     @finishes(services)
-    def on_command(
-        ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext
-    ) -> Reply | None:
-        ack()
+    def on_command(command: dict[str, Any], respond: Respond, context: BoltContext) -> Reply | None:
         text = str(command.get("text") or "").strip()
         user, channel = command["user_id"], command["channel_id"]
         if text.lower() in ("", "declare"):
@@ -33,3 +29,6 @@ def register(app: App, services: SlackServices) -> None:
                 response_type="ephemeral",
             )
         return reply
+
+    # Acknowledged in the request thread; the work runs in the listener pool.
+    app.command(services.settings.command_name)(ack=ack_at_once, lazy=[on_command])

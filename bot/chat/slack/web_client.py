@@ -77,6 +77,11 @@ class _CountedRateLimitRetry(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self._answered = answered
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> _CountedRateLimitRetry:
+        """Shared, not copied: Bolt copies the client for each lazy listener, and what
+        this tells (the metrics) must stay the one the process has."""
+        return self
+
     def _can_retry(
         self,
         *,
