@@ -11,18 +11,24 @@ TIME_FORMATS = "HH:MM, YYYY-MM-DD HH:MM or 2026-11-25T14:51Z"
 _BARE_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
-def parse_time(text: str, *, now: datetime, tz: tzinfo) -> datetime:
+def is_bare_time(text: str) -> bool:
+    """Whether `text` is a clock time without a date (`14:51`, `14:51:30`)."""
+    return _BARE_TIME.match(text.strip()) is not None
+
+
+def parse_time(text: str, *, now: datetime, tz: tzinfo, day: date | None = None) -> datetime:
     """Turn a typed time into an aware UTC datetime; times in the future are refused.
 
-    Bare times (`14:51`) are today in `tz`; a date without a zone is in `tz` too.
+    Bare times (`14:51`) are on `day` in `tz`, today when no day is given; a date
+    without a zone is in `tz` too.
     """
     value = text.strip()
     bare = _BARE_TIME.match(value)
     try:
         if bare:
             hour, minute, second = (int(part or 0) for part in bare.groups())
-            today = now.astimezone(tz).date()
-            moment = datetime.combine(today, time(hour, minute, second), tzinfo=tz)
+            on = day or now.astimezone(tz).date()
+            moment = datetime.combine(on, time(hour, minute, second), tzinfo=tz)
         else:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
             if moment.tzinfo is None:
@@ -47,6 +53,12 @@ def parse_date(text: str) -> date:
 
 def format_time(moment: datetime | None, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def format_moment(moment: datetime, tz: tzinfo) -> str:
+    """A time with its zone, for sentences read on their own: `2015-10-21 15:01 UTC`."""
+    local = moment.astimezone(tz)
+    return f"{local.strftime('%Y-%m-%d %H:%M')} {local.tzname() or tz}"
 
 
 def format_duration(delta: timedelta) -> str:

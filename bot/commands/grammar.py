@@ -1,7 +1,8 @@
 """The `/incident ...` grammar: text in, a command object out, shared by every adapter.
 
 Parsing only reads text. Values that need settings or the clock (severity
-names, roles, `--at` times) are checked by the domain when the command runs.
+names, roles, `--at` times, impact shares) are checked by the domain when the
+command runs. Options are read wherever they stand on the line (`bot.commands.options`).
 
 Longer than most modules on purpose: each command's parser sits next to its
 usage line and help text (SPECS), so one command is changed in one place.
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from bot.commands.options import Takes, take_options
 from bot.commands.types import (
     ME,
     AddAction,
@@ -34,6 +36,7 @@ from bot.commands.types import (
     ListRunbooks,
     Reopen,
     Resolve,
+    SetImpact,
     SetMilestone,
     SetSeverity,
     SetStatus,
@@ -47,8 +50,6 @@ from bot.times import parse_date
 
 _REFERENCE = re.compile(r"^INC-\d+$", re.IGNORECASE)
 _PLAIN_MENTION = re.compile(r"^@([\w.\-]+)$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?$", re.IGNORECASE)
 _SEVERITY_WORD = re.compile(r"^sev\d+$", re.IGNORECASE)
 # A `service:<name>` word and the space before it, so the title closes up around it.
 _SERVICE_WORD = re.compile(r"(?:^|\s+)service:(\S*)(?=\s|$)", re.IGNORECASE)
@@ -69,6 +70,22 @@ class Words:
         parts = self.rest.split(maxsplit=1)
         self.rest = parts[1].lstrip() if len(parts) > 1 else ""
         return parts[0]
+
+    def take_options(
+        self,
+        grammar: Grammar,
+        name: str,
+        allowed: Mapping[str, Takes],
+        *,
+        takes_text: bool = False,
+    ) -> dict[str, str]:
+        """Take every option out of the words, wherever it stands; the rest stays exact."""
+        try:
+            found = take_options(self.rest, allowed, command=name, takes_text=takes_text)
+        except UsageError as problem:
+            raise grammar.fail(name.split()[0], str(problem)) from None
+        self.rest = found.rest
+        return found.values
 
     def take_last(self) -> str | None:
         if not self.rest:
@@ -151,32 +168,11 @@ def _reference(words: Words) -> str | None:
     return None
 
 
-def _refuse_unknown_option(words: Words, grammar: Grammar, name: str) -> None:
-    word = words.peek()
-    if word is not None and word.startswith("--"):
-        raise grammar.fail(name, f"Unknown option `{word}` for {name}.")
-
-
-def _take_at(words: Words, grammar: Grammar, name: str) -> str | None:
-    """Take `--at TIME` from the front or the end of the words, if present."""
-    if words.peek() == "--at":
-        words.take()
-        value = words.take()
-        if value is None:
-            raise grammar.fail(name, "`--at` needs a time.")
-        if _DATE.match(value) and words.peek() and _CLOCK.match(words.peek() or ""):
-            value = f"{value} {words.take()}"
-        return value
-    tail = words.rest.rsplit(maxsplit=3)
-    for count in (2, 3):
-        if len(tail) >= count and tail[-count] == "--at":
-            value = " ".join(tail[-count + 1 :])
-            if count == 3 and not (_DATE.match(tail[-2]) and _CLOCK.match(tail[-1])):
-                continue
-            for _ in range(count):
-                words.take_last()
-            return value
-    return None
+AT = {"--at": Takes.TIME}
+NOTE_OPTIONS = {"--at": Takes.TIME, "--by": Takes.PERSON}
+IMPACT_OPTIONS = {"--from": Takes.TIME, "--until": Takes.TIME, "--fraction": Takes.SHARE}
+NO_OPTIONS: dict[str, Takes] = {}
+NOBODY = "nobody"
 
 
 def _single_number(words: Words, grammar: Grammar, name: str, what: str) -> int:
@@ -197,7 +193,7 @@ def _no_more(words: Words, grammar: Grammar, name: str) -> None:
 
 
 def _parse_declare(words: Words, grammar: Grammar) -> Command:
-    _refuse_unknown_option(words, grammar, "declare")
+    at = words.take_options(grammar, "declare", AT, takes_text=True).get("--at")
     severity = None
     first = words.peek()
     if first is not None and grammar.is_severity(first):
@@ -209,13 +205,12 @@ def _parse_declare(words: Words, grammar: Grammar) -> Command:
     title = _SERVICE_WORD.sub("", words.rest).strip()
     if not title:
         raise grammar.fail("declare", "An incident needs a title.")
-    return Declare(title=title, severity=severity, service=service)
+    return Declare(title=title, severity=severity, service=service, declared_at=at)
 
 
 def _parse_status(words: Words, grammar: Grammar) -> Command:
+    at = words.take_options(grammar, "status", AT).get("--at")
     reference = _reference(words)
-    at = _take_at(words, grammar, "status")
-    _refuse_unknown_option(words, grammar, "status")
     status = words.take()
     if status is None:
         raise grammar.fail("status", "Say which status.")
@@ -224,6 +219,7 @@ def _parse_status(words: Words, grammar: Grammar) -> Command:
 
 
 def _parse_sev(words: Words, grammar: Grammar) -> Command:
+    words.take_options(grammar, "sev", NO_OPTIONS)
     reference = _reference(words)
     severity = words.take()
     if severity is None:
@@ -233,6 +229,7 @@ def _parse_sev(words: Words, grammar: Grammar) -> Command:
 
 
 def _parse_role(words: Words, grammar: Grammar) -> Command:
+    at = words.take_options(grammar, "role", AT).get("--at")
     reference = _reference(words)
     role = words.take()
     who = words.take()
@@ -240,17 +237,20 @@ def _parse_role(words: Words, grammar: Grammar) -> Command:
         raise grammar.fail("role", "Say which role and who takes it.")
     _no_more(words, grammar, "role")
     if who.lower() == "none":
-        return AssignRole(reference=reference, role=role, holder=None)
+        return AssignRole(reference=reference, role=role, holder=None, at=at)
     holder = grammar.person(who)
     if holder is None:
         raise grammar.fail("role", f"`{who}` is not a person; write `@name` or `@me`.")
-    return AssignRole(reference=reference, role=role, holder=holder)
+    return AssignRole(reference=reference, role=role, holder=holder, at=at)
 
 
 def _parse_note(words: Words, grammar: Grammar) -> Command:
+    options = words.take_options(grammar, "note", NOTE_OPTIONS, takes_text=True)
     reference = _reference(words)
     first = words.peek()
     if first in ("edit", "delete") and _second_is_number(words):
+        if options:
+            raise grammar.fail("note", f"`note {first}` takes no options.")
         words.take()
         note_id = _single_number(words, grammar, "note", "note")
         if first == "delete":
@@ -259,21 +259,33 @@ def _parse_note(words: Words, grammar: Grammar) -> Command:
         if not words.rest:
             raise grammar.fail("note", "Give the new text of the note.")
         return EditNote(reference=reference, note_id=note_id, text=words.rest)
-    at = _take_at(words, grammar, "note")
-    _refuse_unknown_option(words, grammar, "note")
     if not words.rest:
         raise grammar.fail("note", "A note needs some text.")
-    return AddNote(reference=reference, text=words.rest, at=at)
+    return AddNote(
+        reference=reference,
+        text=words.rest,
+        at=options.get("--at"),
+        done_by=_done_by(options.get("--by", ME), grammar),
+    )
+
+
+def _done_by(word: str, grammar: Grammar) -> str | None:
+    """`--by @bob` -> bob, `--by nobody` -> None (nobody in particular); ME by default."""
+    if word.lower() == NOBODY:
+        return None
+    person = grammar.person(word)
+    if person is None:
+        raise grammar.fail("note", f"`--by {word}`: write `--by @name` or `--by nobody`.")
+    return person
 
 
 def _milestone_parser(milestone: str, at_required: bool) -> Callable[[Words, Grammar], Command]:
     def parse(words: Words, grammar: Grammar) -> Command:
+        at = words.take_options(grammar, milestone, AT).get("--at")
         reference = _reference(words)
-        at = _take_at(words, grammar, milestone)
-        if at is None and words.rest and not words.rest.startswith("--"):
+        if at is None and words.rest:
             at = words.rest
             words.rest = ""
-        _refuse_unknown_option(words, grammar, milestone)
         _no_more(words, grammar, milestone)
         if at is None and at_required:
             raise grammar.fail(milestone, "Say when, with `--at TIME`.")
@@ -282,17 +294,38 @@ def _milestone_parser(milestone: str, at_required: bool) -> Callable[[Words, Gra
     return parse
 
 
-MILESTONE_NAMES = {"started": "started", "detected": "detected", "ack": "acknowledged"}
+MILESTONE_NAMES = {
+    "started": "started",
+    "detected": "detected",
+    "ack": "acknowledged",
+    "mitigated": "mitigated",
+}
+
+
+def _parse_impact(words: Words, grammar: Grammar) -> Command:
+    options = words.take_options(grammar, "impact", IMPACT_OPTIONS)
+    reference = _reference(words)
+    _no_more(words, grammar, "impact")
+    if not options:
+        raise grammar.fail("impact", "Say what the impact was with at least one option.")
+    return SetImpact(
+        reference=reference,
+        started_at=options.get("--from"),
+        ended_at=options.get("--until"),
+        fraction=options.get("--fraction"),
+    )
 
 
 def _parse_action(words: Words, grammar: Grammar) -> Command:
+    at = words.take_options(grammar, "action", AT, takes_text=True).get("--at")
     reference = _reference(words)
     if words.peek() == "done" and _second_is_number(words):
         words.take()
         item_id = _single_number(words, grammar, "action", "action item")
         _no_more(words, grammar, "action")
-        return CompleteAction(reference=reference, item_id=item_id)
-    _refuse_unknown_option(words, grammar, "action")
+        return CompleteAction(reference=reference, item_id=item_id, at=at)
+    if at is not None:
+        raise grammar.fail("action", "`--at` goes with `action done <id>`.")
     owner: str | None = None
     due: date | None = None
     kind: str | None = None
@@ -315,17 +348,17 @@ def _parse_action(words: Words, grammar: Grammar) -> Command:
 
 
 def _parse_resolve(words: Words, grammar: Grammar) -> Command:
+    at = words.take_options(grammar, "resolve", AT, takes_text=True).get("--at")
     reference = _reference(words)
-    _refuse_unknown_option(words, grammar, "resolve")
-    return Resolve(reference=reference, summary=words.rest or None)
+    return Resolve(reference=reference, summary=words.rest or None, at=at)
 
 
 def _bare(
     factory: Callable[[str | None], Command], name: str
 ) -> Callable[[Words, Grammar], Command]:
     def parse(words: Words, grammar: Grammar) -> Command:
+        words.take_options(grammar, name, NO_OPTIONS)
         reference = _reference(words)
-        _refuse_unknown_option(words, grammar, name)
         _no_more(words, grammar, name)
         return factory(reference)
 
@@ -401,6 +434,7 @@ def _decision_parser(decision: str) -> Callable[[Words, Grammar], Command]:
 
 
 def _parse_list(words: Words, grammar: Grammar) -> Command:
+    words.take_options(grammar, "list", NO_OPTIONS)
     _no_more(words, grammar, "list")
     return ListOpen()
 
@@ -413,15 +447,21 @@ def _parse_help(words: Words, grammar: Grammar) -> Command:
     return Help(topic=topic.lower() if topic else None)
 
 
-AT_HELP = "TIME is HH:MM (today, in the configured time zone), YYYY-MM-DD HH:MM or ISO 8601."
+AT_HELP = (
+    "TIME is HH:MM (in the configured time zone: today, or the day the incident was "
+    "declared if that was earlier), YYYY-MM-DD HH:MM or ISO 8601. Options may stand "
+    "anywhere on the line; the order of events is checked (nothing resolved before it "
+    "was declared, no impact ending before it began)."
+)
 
 SPECS: tuple[Spec, ...] = (
     Spec(
         "declare",
-        "declare [sevN] <title> [service:<name>]",
+        "declare [sevN] <title> [service:<name>] [--at TIME]",
         "Declare a new incident and open its channel.",
         _parse_declare,
-        "Severity defaults to the configured default. Example: "
+        "Severity defaults to the configured default; `--at` is when it was declared, for "
+        "an incident recorded after the fact. Example: "
         "`declare sev2 Checkout API returns 500s service:checkout`.",
     ),
     Spec(
@@ -434,16 +474,18 @@ SPECS: tuple[Spec, ...] = (
     Spec("sev", "sev [INC-n] <N>", "Change the severity (`sev 1` or `sev SEV1`).", _parse_sev),
     Spec(
         "role",
-        "role [INC-n] <role> <@user|@me|none>",
+        "role [INC-n] <role> <@user|@me|none> [--at TIME]",
         "Give a role to someone (commander, communications, scribe, operations), or clear it.",
         _parse_role,
+        AT_HELP,
     ),
     Spec(
         "note",
-        "note [INC-n] [--at TIME] <text>",
+        "note [INC-n] [--at TIME] [--by @user|--by nobody] <text>",
         "Add a note to the timeline; `note edit <id> <text>` and `note delete <id>` change one.",
         _parse_note,
-        AT_HELP,
+        "`--by` says who did what the note says (you, unless given; `nobody` for "
+        f"nobody in particular, as in `traffic increases 88x`). {AT_HELP}",
     ),
     Spec(
         "started",
@@ -467,16 +509,35 @@ SPECS: tuple[Spec, ...] = (
         AT_HELP,
     ),
     Spec(
+        "mitigated",
+        "mitigated [INC-n] [--at TIME]",
+        "Record when the impact was mitigated (`status monitoring` and resolving also do).",
+        _milestone_parser("mitigated", at_required=False),
+        AT_HELP,
+    ),
+    Spec(
+        "impact",
+        "impact [INC-n] [--from TIME] [--until TIME] [--fraction N%]",
+        "Record the window users were affected and the share of them.",
+        _parse_impact,
+        "`--from` is when the impact began (as `started` records it), `--until` when users "
+        "stopped being affected, `--fraction` the share of users or requests affected "
+        f"(`12%` or `0.12`). {AT_HELP}",
+    ),
+    Spec(
         "action",
-        "action [INC-n] <text> [@owner] [due:YYYY-MM-DD] [kind:prevent|mitigate|detect|process]",
+        "action [INC-n] <text> [@owner] [due:YYYY-MM-DD] [kind:prevent|mitigate|detect|process]"
+        " | done <id> [--at TIME]",
         "Record a follow-up action item; `action done <id>` completes one.",
         _parse_action,
+        f"`--at` is when the item was done. {AT_HELP}",
     ),
     Spec(
         "resolve",
-        "resolve [INC-n] [summary]",
+        "resolve [INC-n] [--at TIME] [summary]",
         "Mark the incident resolved, with a short summary of what fixed it.",
         _parse_resolve,
+        AT_HELP,
     ),
     Spec(
         "close",

@@ -16,7 +16,7 @@ from typing import TypedDict
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from bot.chat import messages, run_messages
+from bot.chat import messages, record_messages, run_messages
 from bot.chat.port import Channel, Context, Message, Reply
 from bot.commands.grammar import Grammar
 from bot.commands.help import help_message
@@ -29,6 +29,7 @@ from bot.commands.inbox import (
 from bot.commands.runbooks import RunbookCommands
 from bot.commands.services import CommandServices
 from bot.commands.targets import find_target
+from bot.commands.typed_times import TypedTimes
 from bot.commands.types import (
     ME,
     AddAction,
@@ -48,6 +49,7 @@ from bot.commands.types import (
     ListRunbooks,
     Reopen,
     Resolve,
+    SetImpact,
     SetMilestone,
     SetSeverity,
     SetStatus,
@@ -58,7 +60,8 @@ from bot.commands.types import (
     Targeted,
 )
 from bot.errors import IncidentBotError
-from bot.incidents import actions, lifecycle, roles, timeline
+from bot.incidents import actions, impact, lifecycle, roles, timeline
+from bot.incidents.ordering import OutOfOrder
 from bot.incidents.permissions import NotAllowed, Permissions, record_refusal
 from bot.postmortems import drafts, record
 from bot.runbooks.engine import RunbookEngine
@@ -73,7 +76,6 @@ from bot.storage.outbox import (
     RefreshSummary,
     SharePostmortem,
 )
-from bot.times import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,8 @@ class CommandHandler:
         except NotAllowed as refusal:
             self._record(refusal, claim)
             return Reply(messages.not_allowed(refusal, self.mention))
+        except OutOfOrder as problem:
+            return Reply(messages.error(problem.describe(self.settings.timezone)))
         except IncidentBotError as problem:
             return Reply(messages.error(str(problem)))
         except Exception as error:
@@ -224,6 +228,7 @@ class CommandHandler:
 
     def _declare(self, command: Declare, ctx: Context, claim: RequestClaim) -> Reply:
         now = self.clock()
+        times = TypedTimes.about(None, now=now, tz=self.settings.timezone)
         with self.session_factory() as session:
             claim.take(session, now=now)
             incident = lifecycle.declare(
@@ -233,7 +238,8 @@ class CommandHandler:
                 severity=command.severity,
                 service=command.service,
                 description=command.description,
-                started_at=self._time(command.started_at, now),
+                started_at=times.read(command.started_at),
+                declared_at=times.read(command.declared_at),
                 actor=ctx.actor,
                 now=now,
             )
@@ -302,13 +308,18 @@ class CommandHandler:
         self, command: Command, text: str, ctx: Context, claim: RequestClaim
     ) -> Reply | None:
         assert isinstance(command, Targeted)
+        tz = self.settings.timezone
         with self.session_factory() as session:
-            claim.take(session, now=self.clock())
+            now = self.clock()
+            claim.take(session, now=now)
             incident = find_target(session, command, text, ctx, self.grammar)
-            event = self._apply(session, incident, command, ctx)
+            times = TypedTimes.about(incident, now=now, tz=tz)
+            event = self._apply(session, incident, command, ctx, times)
+            day_note = _day_note(times, incident)
             if isinstance(command, AddNote | EditNote | DeleteNote):
                 session.commit()
-                return Reply(messages.recorded(incident, event, self.settings.timezone))
+                recorded = messages.recorded(incident, event, tz)
+                return Reply(record_messages.with_line(recorded, day_note))
             self._enqueue_announcement(session, incident, event)
             if self.settings.postmortem_auto_on_resolve and _resolves(event):
                 record.open_postmortem(
@@ -325,8 +336,10 @@ class CommandHandler:
         if event.kind == EventKind.SEVERITY_CHANGED:
             self._run_triggers(incident.id)
         if ctx.channel_id == incident.channel_id and not lagging:
-            return None  # the person sees the announcement in the channel itself
-        return Reply(messages.lag_note(messages.done(announcement.text), lagging))
+            # The person sees the announcement in the channel itself.
+            return Reply(Message(text=day_note)) if day_note else None
+        answer = messages.lag_note(messages.done(announcement.text), lagging)
+        return Reply(record_messages.with_line(answer, day_note))
 
     def _enqueue_announcement(
         self, session: Session, incident: Incident, event: TimelineEvent
@@ -340,12 +353,17 @@ class CommandHandler:
         outbox.enqueue(session, incident=incident, work=RefreshSummary(), now=now)
 
     def _apply(
-        self, session: Session, incident: Incident, command: Targeted, ctx: Context
+        self,
+        session: Session,
+        incident: Incident,
+        command: Targeted,
+        ctx: Context,
+        times: TypedTimes,
     ) -> TimelineEvent:
         if not isinstance(command, CompleteAction):
             # Follow-up work outlives the incident; nothing else may change once it is closed.
             lifecycle.refuse_if_closed(incident)
-        now = self.clock()
+        now = times.now
         actor = ctx.actor
         action = command.permission_on(incident.status)
         assert action is not None, f"{command!r} changes an incident but names no permission"
@@ -355,10 +373,10 @@ class CommandHandler:
         match command:
             case SetStatus(status=status, at=at):
                 to = lifecycle.parse_status(status)
-                return lifecycle.change_status(session, to=to, at=self._time(at, now), **common)
-            case Resolve(summary=summary):
+                return lifecycle.change_status(session, to=to, at=times.read(at), **common)
+            case Resolve(summary=summary, at=at):
                 return lifecycle.change_status(
-                    session, to=Status.RESOLVED, summary=summary, **common
+                    session, to=Status.RESOLVED, summary=summary, at=times.read(at), **common
                 )
             case Close():
                 return lifecycle.change_status(session, to=Status.CLOSED, **common)
@@ -369,18 +387,38 @@ class CommandHandler:
                     session, settings=self.settings, severity=severity, **common
                 )
             case SetMilestone(milestone=milestone, at=at):
-                moment = self._time(at, now) or now
+                moment = times.read(at) or now
                 return lifecycle.set_milestone(session, milestone=milestone, at=moment, **common)
-            case AssignRole(role=role, holder=None):
-                return roles.unassign_role(session, settings=self.settings, role=role, **common)
-            case AssignRole(role=role, holder=str(holder)):
+            case SetImpact(started_at=started_at, ended_at=ended_at, fraction=fraction):
+                return impact.set_impact(
+                    session,
+                    started_at=times.read(started_at),
+                    ended_at=times.read(ended_at),
+                    fraction=impact.parse_fraction(fraction) if fraction else None,
+                    tz=self.settings.timezone,
+                    **common,
+                )
+            case AssignRole(role=role, holder=None, at=at):
+                return roles.unassign_role(
+                    session, settings=self.settings, role=role, at=times.read(at), **common
+                )
+            case AssignRole(role=role, holder=str(holder), at=at):
                 holder = actor if holder == ME else holder
                 return roles.assign_role(
-                    session, settings=self.settings, role=role, holder=holder, **common
+                    session,
+                    settings=self.settings,
+                    role=role,
+                    holder=holder,
+                    at=times.read(at),
+                    **common,
                 )
-            case AddNote(text=note, at=at):
+            case AddNote(text=note, at=at, done_by=done_by):
                 return timeline.add_note(
-                    session, text=note, occurred_at=self._time(at, now), **common
+                    session,
+                    text=note,
+                    occurred_at=times.read(at),
+                    done_by=actor if done_by == ME else done_by,
+                    **common,
                 )
             case EditNote(note_id=note_id, text=note):
                 return timeline.edit_note(session, event_id=note_id, text=note, **common)
@@ -395,8 +433,10 @@ class CommandHandler:
                     kind=actions.parse_kind(kind) if kind else ActionKind.PREVENT,
                     **common,
                 )
-            case CompleteAction(item_id=item_id):
-                return actions.complete_action_item(session, item_id=item_id, **common)
+            case CompleteAction(item_id=item_id, at=at):
+                return actions.complete_action_item(
+                    session, item_id=item_id, at=times.read(at), **common
+                )
         raise AssertionError(f"no handler for {command!r}")
 
     def _owner(self, session: Session, incident: Incident, command: Targeted) -> str | None:
@@ -411,8 +451,12 @@ class CommandHandler:
                 return note.actor if note.kind in timeline.NOTE_KINDS else None
         return None
 
-    def _time(self, typed: str | None, now: datetime) -> datetime | None:
-        return parse_time(typed, now=now, tz=self.settings.timezone) if typed else None
+
+def _day_note(times: TypedTimes, incident: Incident) -> str | None:
+    """Which day bare clock times were taken on, when it was not today."""
+    if times.day is None or not times.read_on_day:
+        return None
+    return record_messages.read_on_declaration_day(times.read_on_day, times.day, incident)
 
 
 def _resolves(event: TimelineEvent) -> bool:

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from bot.storage.models import Status
 
-ME = "@me"  # the person typing, in a role or owner field
+ME = "@me"  # the person typing, in a role, owner or done-by field
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Declare:
     service: str | None = None
     description: str | None = None  # forms can say more than one line of text
     started_at: str | None = None  # when the impact began, as typed
+    declared_at: str | None = None  # when it was declared, as typed (None: now)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class AssignRole(Targeted):
     permission: ClassVar[str | None] = "role"
     role: str
     holder: str | None  # None leaves the role empty; ME is the person typing
+    at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class AddNote(Targeted):
     permission: ClassVar[str | None] = "note"
     text: str
     at: str | None = None
+    # Who did what the note says: ME (the person typing), someone else, or None for nobody.
+    done_by: str | None = ME
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,27 @@ class DeleteNote(Targeted):
     note_id: int
 
 
+# The permission rule each settable milestone needs, where it is not the milestone's own name.
+MILESTONE_PERMISSIONS = {"acknowledged": "ack", "mitigated": "status"}
+
+
 @dataclass(frozen=True)
 class SetMilestone(Targeted):
     def permission_on(self, current: str) -> str | None:
-        return "ack" if self.milestone == "acknowledged" else self.milestone
+        return MILESTONE_PERMISSIONS.get(self.milestone, self.milestone)
 
     milestone: str
     at: str | None
+
+
+@dataclass(frozen=True)
+class SetImpact(Targeted):
+    """The window users were affected and the share of them, each part as typed."""
+
+    permission: ClassVar[str | None] = "started"
+    started_at: str | None = None
+    ended_at: str | None = None
+    fraction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,12 +125,14 @@ class AddAction(Targeted):
 class CompleteAction(Targeted):
     permission: ClassVar[str | None] = "action"
     item_id: int
+    at: str | None = None
 
 
 @dataclass(frozen=True)
 class Resolve(Targeted):
     permission: ClassVar[str | None] = "resolve"
     summary: str | None
+    at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +210,7 @@ Command = (
     | EditNote
     | DeleteNote
     | SetMilestone
+    | SetImpact
     | AddAction
     | CompleteAction
     | Resolve

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from bot.errors import NotFound, UsageError
+from bot.incidents import ordering
 from bot.incidents.timeline import record_event
 from bot.storage.models import (
     MAX_ID,
@@ -75,16 +76,29 @@ def add_action_item(
 
 
 def complete_action_item(
-    session: Session, *, incident: Incident, item_id: int, actor: str, now: datetime
+    session: Session,
+    *,
+    incident: Incident,
+    item_id: int,
+    actor: str,
+    now: datetime,
+    at: datetime | None = None,
 ) -> TimelineEvent:
-    """Mark an action item done."""
+    """Mark an action item done, at `at` for work done before it was recorded.
+
+    It may have been done before the item was written down, never before the incident began.
+    """
     item = session.get(ActionItem, item_id) if item_id <= MAX_ID else None
     if item is None or item.incident_id != incident.id:
         raise NotFound(f"{incident.reference} has no action item #{item_id}.")
     if item.status == ActionStatus.DONE:
         raise UsageError(f"Action item #{item_id} is already done.")
+    moment = at or now
+    ordering.check_after_beginning(
+        incident, moment, f"action item #{item.id} cannot be done before that"
+    )
     item.status = ActionStatus.DONE
-    item.completed_at = now
+    item.completed_at = moment
     return record_event(
         session,
         incident=incident,
@@ -92,5 +106,6 @@ def complete_action_item(
         actor=actor,
         text=f"Action item #{item.id} done: {item.text}",
         now=now,
+        occurred_at=moment,
         data={"action_id": item.id},
     )

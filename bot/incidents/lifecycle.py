@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import InvalidTransition, NotFound, UsageError
+from bot.incidents import ordering
 from bot.incidents.timeline import record_event
 from bot.storage.models import MAX_ID, EventKind, Incident, IncidentSequence, Status, TimelineEvent
 
@@ -28,7 +30,7 @@ TRANSITIONS: dict[Status, tuple[Status, ...]] = {
 }
 
 # Milestones people may set by hand; the others follow from status changes.
-SETTABLE_MILESTONES = ("started", "detected", "acknowledged")
+SETTABLE_MILESTONES = ("started", "detected", "acknowledged", "mitigated")
 
 
 def _next_number(session: Session) -> int:
@@ -105,16 +107,21 @@ def declare(
     service: str | None = None,
     description: str | None = None,
     started_at: datetime | None = None,
+    declared_at: datetime | None = None,
 ) -> Incident:
     """Open a new incident with the next INC number and record the declaration.
 
-    `started_at` is when the impact began, if the declarer knows it.
+    `started_at` is when the impact began, if the declarer knows it; `declared_at`
+    when it was declared, for an incident recorded after the fact (default `now`).
     """
     title = check_title(title, settings)
     severity = parse_severity(severity, settings) if severity else settings.default_severity
     service = check_service(service)
     if started_at is not None and started_at > now:
         raise UsageError("The impact cannot start in the future.")
+    declared_at = declared_at or now
+    if declared_at > now:
+        raise UsageError("An incident cannot be declared in the future.")
 
     incident = Incident(
         number=_next_number(session),
@@ -126,7 +133,7 @@ def declare(
         status=Status.INVESTIGATING,
         declared_by=actor,
         started_at=started_at,
-        declared_at=now,
+        declared_at=declared_at,
         updated_at=now,
     )
     session.add(incident)
@@ -137,6 +144,7 @@ def declare(
         actor=actor,
         text=f"Declared {severity}: {title}",
         now=now,
+        occurred_at=declared_at,
         data={
             "severity": severity,
             "service": service,
@@ -182,10 +190,20 @@ def refuse_if_closed(incident: Incident) -> None:
         raise InvalidTransition(_closed(incident))
 
 
-def mark_acknowledged(incident: Incident, at: datetime) -> None:
-    """Someone took ownership: the first such moment is the acknowledgement."""
-    if incident.acknowledged_at is None:
-        incident.acknowledged_at = at
+def acknowledgement(incident: Incident, at: datetime) -> dict[str, datetime]:
+    """Someone took ownership at `at`: the acknowledgement it makes, if it is the first.
+
+    The earliest such moment is the acknowledgement, so a change dated back moves it.
+    """
+    if incident.acknowledged_at is None or at < incident.acknowledged_at:
+        return {"acknowledged": at}
+    return {}
+
+
+def set_moments(incident: Incident, changes: Mapping[str, datetime | None]) -> None:
+    """Set the incident's `<name>_at` moments, once `ordering.check` has passed them."""
+    for name, moment in changes.items():
+        setattr(incident, f"{name}_at", moment)
 
 
 def change_status(
@@ -208,24 +226,29 @@ def change_status(
         check_summary_length(summary)
     moment = at or now
 
+    changes: dict[str, datetime | None] = {}
     if current == Status.RESOLVED and to == Status.INVESTIGATING:
-        incident.resolved_at = None
+        changes["resolved"] = None
         text = f"Reopened (was resolved); status {to}"
         kind = EventKind.REOPENED
     else:
         text = f"Status changed from {current} to {to}"
         kind = EventKind.STATUS_CHANGED
         if to != Status.CLOSED:
-            mark_acknowledged(incident, moment)
+            changes.update(acknowledgement(incident, moment))
         if to in (Status.MONITORING, Status.RESOLVED) and incident.mitigated_at is None:
-            incident.mitigated_at = moment
+            changes["mitigated"] = moment
         if to == Status.RESOLVED:
-            incident.resolved_at = moment
+            changes["resolved"] = moment
             if summary and summary.strip():
-                incident.summary = summary.strip()
-                text = f"Resolved: {incident.summary}"
+                text = f"Resolved: {summary.strip()}"
         if to == Status.CLOSED:
-            incident.closed_at = moment
+            changes["closed"] = moment
+    ordering.check(incident, changes)
+    ordering.check_status_time(session, incident, moment)
+    set_moments(incident, changes)
+    if to == Status.RESOLVED and summary and summary.strip():
+        incident.summary = summary.strip()
     incident.status = to
     return record_event(
         session,
@@ -299,13 +322,15 @@ def set_milestone(
     actor: str,
     now: datetime,
 ) -> TimelineEvent:
-    """Record when impact started, when it was detected or when it was acknowledged."""
+    """Record when impact started, or when the incident was detected, acknowledged or mitigated.
+
+    The time given replaces the one recorded, if it keeps the record in order.
+    """
     if milestone not in SETTABLE_MILESTONES:
         raise UsageError(f"Unknown milestone `{milestone}`; use {', '.join(SETTABLE_MILESTONES)}.")
-    if incident.resolved_at is not None and at > incident.resolved_at:
-        raise UsageError(f"{milestone.capitalize()} cannot be after the resolution.")
-    previous = getattr(incident, f"{milestone}_at")
-    setattr(incident, f"{milestone}_at", at)
+    previous = ordering.moment_of(incident, milestone)
+    ordering.check(incident, {milestone: at})
+    set_moments(incident, {milestone: at})
     return record_event(
         session,
         incident=incident,

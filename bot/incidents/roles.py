@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.incidents.lifecycle import mark_acknowledged
+from bot.incidents import ordering
+from bot.incidents.lifecycle import acknowledgement, set_moments
 from bot.incidents.timeline import record_event
 from bot.storage.models import EventKind, Incident, RoleAssignment, TimelineEvent
 
@@ -25,6 +26,20 @@ def _current(incident: Incident, role: str) -> RoleAssignment | None:
     return next((a for a in incident.roles if a.role == role and a.ended_at is None), None)
 
 
+def _check_after(incident: Incident, role: str, at: datetime) -> None:
+    """A role's history is kept in order: it cannot change hands before it last did."""
+    held = [a for a in incident.roles if a.role == role]
+    if not held:
+        return
+    last = max(held, key=lambda a: (a.ended_at or a.started_at, a.id))
+    if last.ended_at is None:
+        fact, since = f"{last.holder} became {role} of {incident.reference}", last.started_at
+    else:
+        fact, since = f"{last.holder} stopped being {role} of {incident.reference}", last.ended_at
+    if at < since:
+        raise ordering.OutOfOrder(fact, since, "the role cannot change hands before that")
+
+
 def assign_role(
     session: Session,
     *,
@@ -34,20 +49,28 @@ def assign_role(
     holder: str,
     actor: str,
     now: datetime,
+    at: datetime | None = None,
 ) -> TimelineEvent:
-    """Give `role` to `holder`, ending whoever held it before."""
+    """Give `role` to `holder` (at `at`, for a change dated back), ending whoever held it before.
+
+    Taking a role acknowledges the incident, if nothing did earlier.
+    """
     role = parse_role(role, settings)
+    moment = at or now
     previous = _current(incident, role)
     if previous is not None and previous.holder == holder:
         raise UsageError(f"{holder} is already the {role} of {incident.reference}.")
+    _check_after(incident, role, moment)
+    acknowledged = acknowledgement(incident, moment)
+    ordering.check(incident, acknowledged)
     if previous is not None:
-        previous.ended_at = now
+        previous.ended_at = moment
         previous.ended_by = actor
     assignment = RoleAssignment(
-        incident=incident, role=role, holder=holder, assigned_by=actor, started_at=now
+        incident=incident, role=role, holder=holder, assigned_by=actor, started_at=moment
     )
     session.add(assignment)
-    mark_acknowledged(incident, now)
+    set_moments(incident, acknowledged)
     text = f"{holder} is now {role}"
     if previous is not None:
         text += f" (was {previous.holder})"
@@ -58,6 +81,7 @@ def assign_role(
         actor=actor,
         text=text,
         now=now,
+        occurred_at=moment,
         data={
             "role": role,
             "holder": holder,
@@ -74,13 +98,16 @@ def unassign_role(
     role: str,
     actor: str,
     now: datetime,
+    at: datetime | None = None,
 ) -> TimelineEvent:
-    """Leave `role` empty; the ended assignment stays in the history."""
+    """Leave `role` empty (from `at`, for a change dated back); the history keeps who held it."""
     role = parse_role(role, settings)
+    moment = at or now
     current = _current(incident, role)
     if current is None:
         raise UsageError(f"Nobody is {role} of {incident.reference}.")
-    current.ended_at = now
+    _check_after(incident, role, moment)
+    current.ended_at = moment
     current.ended_by = actor
     return record_event(
         session,
@@ -89,5 +116,6 @@ def unassign_role(
         actor=actor,
         text=f"{current.holder} is no longer {role}",
         now=now,
+        occurred_at=moment,
         data={"role": role, "holder": current.holder},
     )

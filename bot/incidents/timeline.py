@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +17,15 @@ NOTE_KINDS = (EventKind.NOTE, EventKind.CHAT_MESSAGE)
 NOTE_MAX_LENGTH = 3000
 
 
+class _Doer(Enum):
+    RECORDER = "recorder"
+
+
+# Who did what an event says, unless told otherwise: whoever records it.
+RECORDER = _Doer.RECORDER
+DoneBy = str | None | Literal[_Doer.RECORDER]
+
+
 def record_event(
     session: Session,
     *,
@@ -26,12 +36,18 @@ def record_event(
     now: datetime,
     occurred_at: datetime | None = None,
     data: dict[str, Any] | None = None,
+    done_by: DoneBy = RECORDER,
 ) -> TimelineEvent:
-    """Add one event to the incident's timeline, in the caller's transaction."""
+    """Add one event to the incident's timeline, in the caller's transaction.
+
+    Every timeline event is made here. `actor` recorded it; `done_by` did what it
+    says: the actor unless given, None for nobody in particular.
+    """
     event = TimelineEvent(
         incident=incident,
         kind=kind,
         actor=actor,
+        done_by=actor if done_by is RECORDER else done_by,
         text=text,
         occurred_at=occurred_at or now,
         recorded_at=now,
@@ -50,8 +66,13 @@ def add_note(
     text: str,
     now: datetime,
     occurred_at: datetime | None = None,
+    done_by: DoneBy = RECORDER,
 ) -> TimelineEvent:
-    """Put a note on the timeline, optionally at the time it happened."""
+    """Put a note on the timeline, optionally at the time it happened and by whom it was done.
+
+    `done_by` is who did what the note says (the person writing it unless given;
+    None for nobody in particular, as in "traffic increases 88x").
+    """
     text = text.strip()
     if not text:
         raise UsageError("A note needs some text: `note <text>`.")
@@ -64,6 +85,7 @@ def add_note(
         text=text,
         now=now,
         occurred_at=occurred_at,
+        done_by=done_by,
     )
 
 
@@ -79,7 +101,10 @@ def record_chat_message(
     source_ref: str | None = None,
     reference: dict[str, Any] | None = None,
 ) -> TimelineEvent:
-    """Put a chat message someone marked on the timeline, at its original post time."""
+    """Put a chat message someone marked on the timeline, at its original post time.
+
+    Its author did what it says; `actor` is who put it on the timeline.
+    """
     if not text.strip():
         raise UsageError("That message is empty; there is nothing to put on the timeline.")
     event = record_event(
@@ -91,6 +116,7 @@ def record_chat_message(
         now=now,
         occurred_at=posted_at,
         data={"author": author, **(reference or {})},
+        done_by=author,
     )
     event.source_ref = source_ref
     return event

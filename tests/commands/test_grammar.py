@@ -218,10 +218,9 @@ def test_parse_mention(word, expected):
         ),
         # A date at the front with no clock after it: the next word is note text.
         ("note --at 2026-11-25 10 hosts down", AddNote(None, "10 hosts down", at="2026-11-25")),
-        # `--at` in the middle of the text, or not followed by a time, is just text.
-        ("note ran it --at 14:51 again", AddNote(None, "ran it --at 14:51 again")),
-        ("note moved --at 2026-11-25 v2", AddNote(None, "moved --at 2026-11-25 v2")),
-        ("note forgot the time --at", AddNote(None, "forgot the time --at")),
+        # `--at` in the middle of the text is the option too, and the text closes up.
+        ("note ran it --at 14:51 again", AddNote(None, "ran it again", at="14:51")),
+        ("note moved --at 2026-11-25 v2", AddNote(None, "moved v2", at="2026-11-25")),
         # The words `edit` and `delete` not followed by a number are ordinary text.
         ("note edit the config", AddNote(reference=None, text="edit the config")),
         ("note delete the old branch", AddNote(reference=None, text="delete the old branch")),
@@ -411,13 +410,13 @@ def test_commands_are_frozen():
 
 MISTAKES = [
     # (text, the command whose usage is shown, how the message starts)
-    ("declare --foo x", "declare", "Unknown option `--foo` for declare."),
-    ("note --bogus x", "note", "Unknown option `--bogus` for note."),
-    ("resolve --force", "resolve", "Unknown option `--force` for resolve."),
-    ("show --verbose", "show", "Unknown option `--verbose` for show."),
-    ("started --bogus", "started", "Unknown option `--bogus` for started."),
-    ("action --owner bob", "action", "Unknown option `--owner` for action."),
-    ("status --bogus identified", "status", "Unknown option `--bogus` for status."),
+    ("declare --foo x", "declare", "Unknown option `--foo` for declare; its options are `--at`"),
+    ("note --bogus x", "note", "Unknown option `--bogus` for note; its options are `--at`, `--by`"),
+    ("resolve --force", "resolve", "Unknown option `--force` for resolve; its options are `--at`"),
+    ("show --verbose", "show", "Unknown option `--verbose` for show; it takes no options."),
+    ("started --bogus", "started", "Unknown option `--bogus` for started; its options are `--at`."),
+    ("action --owner bob", "action", "Unknown option `--owner` for action; its options are `--at`"),
+    ("status --bogus identified", "status", "Unknown option `--bogus` for status; its options"),
     ("status", "status", "Say which status."),
     ("status INC-3", "status", "Say which status."),
     ("status --at 14:51", "status", "Say which status."),
@@ -442,7 +441,8 @@ MISTAKES = [
     ("declare sev2 service:checkout", "declare", "An incident needs a title."),
     ("declare Outage service:", "declare", "`service:` needs a name"),
     ("status identified extra", "status", "Unexpected `extra`."),
-    ("status identified --at", "status", "Unexpected `--at`."),
+    ("status identified --at", "status", "`--at` needs a time."),
+    ("note forgot the time --at", "note", "`--at` needs a time."),
     ("sev 1 2", "sev", "Unexpected `2`."),
     ("role commander @me @bob", "role", "Unexpected `@bob`."),
     ("note delete 4 extra words", "note", "Unexpected `extra words`."),
@@ -498,8 +498,12 @@ def test_messages_use_the_configured_command_name():
 
 
 def test_usage_is_the_command_name_then_the_spec_usage():
-    assert GRAMMAR.usage("declare") == "/incident declare [sevN] <title> [service:<name>]"
-    assert GRAMMAR.usage("note") == "/incident note [INC-n] [--at TIME] <text>"
+    assert GRAMMAR.usage("declare") == (
+        "/incident declare [sevN] <title> [service:<name>] [--at TIME]"
+    )
+    assert GRAMMAR.usage("note") == (
+        "/incident note [INC-n] [--at TIME] [--by @user|--by nobody] <text>"
+    )
     assert Grammar("/inc").usage("list") == "/inc list"
 
 

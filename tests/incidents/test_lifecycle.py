@@ -341,12 +341,21 @@ def test_ack_records_the_time_given_and_keeps_the_previous_one(declared, session
     assert events(session_factory)[-1].data["previous"] == at(14, 10).isoformat()
 
 
-def test_no_milestone_after_the_resolution(declared, session_factory, clock):
+@pytest.mark.parametrize(
+    ("command", "refusal"),
+    [
+        # Resolving also marked it mitigated at 14:10, which the start meets first.
+        ("started --at 14:15", "INC-1 was mitigated at 2026-11-25 14:10 UTC; its impact cannot"),
+        ("ack --at 14:15", "INC-1 was resolved at 2026-11-25 14:10 UTC; it cannot be acknowledged"),
+        ("mitigated --at 14:15", "INC-1 was resolved at 2026-11-25 14:10 UTC; it cannot be"),
+    ],
+)
+def test_no_milestone_after_the_resolution(declared, session_factory, clock, command, refusal):
     clock.advance(minutes=20)
     declared.says("status resolved --at 14:10")
     before = snapshot(session_factory)
 
-    assert_error(declared.says("detected --at 14:15"), "Detected cannot be after the resolution.")
+    assert_error(declared.says(command), refusal)
     assert snapshot(session_factory) == before
 
 
@@ -466,9 +475,16 @@ def test_times_are_shown_in_the_configured_time_zone(berlin):
     assert message.title.endswith("(times in Europe/Berlin)")
 
 
-def test_a_bare_time_uses_the_local_date_after_local_midnight(berlin, session_factory, clock):
+def test_a_bare_time_after_local_midnight_is_on_the_local_declaration_day(
+    berlin, session_factory, clock
+):
     clock.advance(hours=9, minutes=30)  # 23:30 UTC on the 25th, 00:30 on the 26th in Berlin
 
-    berlin.says("note --at 00:10 Just after local midnight")
+    reply = berlin.says("note --at 00:10 Just after local midnight")
 
-    assert events(session_factory)[-1].occurred_at == at(23, 10)
+    # Declared on the 25th in Berlin: a bare time is that day, and the reply says so.
+    assert events(session_factory)[-1].occurred_at == at(23, 10, day=24)
+    assert reply.message.lines == (
+        "`00:10` was taken as 2026-11-25, the day INC-1 was declared; for another day, "
+        "give the date (`--at YYYY-MM-DD HH:MM`).",
+    )
