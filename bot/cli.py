@@ -1,4 +1,4 @@
-"""Every command-line entry: run, shell, db."""
+"""Every command-line entry: run, shell, db, runbooks, postmortem, export, import."""
 
 from __future__ import annotations
 
@@ -347,12 +347,83 @@ def postmortem_generate(
         sys.exit(2)
     finally:
         engine.dispose()
+    _write_out(result.content, output)
+
+
+def _write_out(content: str, output: Path | None) -> None:
+    """UTF-8 text to standard output, or to the file `output` (then its path is printed)."""
+    data = content.encode("utf-8")
     if output is None:
-        click.echo(result.content, nl=False)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return
     try:
-        output.write_text(result.content, encoding="utf-8")
+        output.write_bytes(data)
     except OSError as problem:
         click.echo(f"error: cannot write {output}: {problem.strerror or problem}", err=True)
         sys.exit(2)
     click.echo(str(output))
+
+
+@main.command(name="export")
+@click.argument("reference", metavar="INC-n")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the incident to this file (and print its path) instead of standard output.",
+)
+def export_incident(reference: str, output: Path | None) -> None:
+    """Write INC-n and everything recorded about it as JSON (schemas/incident.schema.json)."""
+    from bot.errors import IncidentBotError
+    from bot.incidents import exchange
+    from bot.incidents.lifecycle import get_incident
+
+    engine = _engine(_settings())
+    try:
+        with database.make_session_factory(engine)() as session:
+            incident = get_incident(session, reference)
+            content = exchange.dumps(exchange.document_of(session, incident))
+    except IncidentBotError as problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    finally:
+        engine.dispose()
+    _write_out(content, output)
+
+
+@main.command(name="import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def import_incidents(files: tuple[Path, ...]) -> None:
+    """Import incidents from FILEs written by `export`: all of them, or none if any is wrong.
+
+    Each incident gets the next INC number here and keeps its id from where it came
+    from, so importing a file again changes nothing. No channel is opened.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.clock import utc_now
+    from bot.incidents.importing import ImportRefused, import_files
+
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        with database.make_session_factory(engine)() as session:
+            imported = import_files(session, files, settings=settings, now=utc_now())
+            session.commit()
+    except ImportRefused as refused:
+        for line in refused.problems:
+            click.echo(line, err=True)
+        click.echo(f"Nothing was imported ({_plural(len(refused.problems), 'problem')}).", err=True)
+        sys.exit(2)
+    except IntegrityError:
+        click.echo(
+            "error: another import wrote one of these incidents at the same time; "
+            "nothing was imported: run this import again.",
+            err=True,
+        )
+        sys.exit(2)
+    finally:
+        engine.dispose()
+    for outcome in imported:
+        click.echo(str(outcome))

@@ -1,11 +1,13 @@
-"""Where the files that ship with the bot are: migrations, templates, runbooks, review rules.
+"""Where the files that ship with the bot are: migrations, templates, runbooks, schemas,
+review rules.
 
 This module is the one place that knows. In the repository the migrations, the
-postmortem templates and the shipped runbooks are the top-level folders
-`alembic/`, `templates/` and `runbooks/`; a wheel carries them inside the package,
-as `bot/shipped/migrations/`, `bot/shipped/templates/` and `bot/shipped/runbooks/`
-(`package-dir` in pyproject.toml maps the folders there). The blameless rules live
-in the package in both (`bot/postmortems/blameless_rules/`).
+postmortem templates, the shipped runbooks and the published JSON Schemas are the
+top-level folders `alembic/`, `templates/`, `runbooks/` and `schemas/`; a wheel
+carries them inside the package, as `bot/shipped/migrations/`, `bot/shipped/templates/`,
+`bot/shipped/runbooks/` and `bot/shipped/schemas/` (`package-dir` in pyproject.toml
+maps the folders there). The blameless rules live in the package in both
+(`bot/postmortems/blameless_rules/`).
 
 Each folder is looked up with importlib.resources inside the installed package
 first, then in the checkout that holds the `bot` package. Why not simply
@@ -59,6 +61,11 @@ def templates() -> Path:
 def runbooks() -> Path:
     """The runbooks that ship with the bot."""
     return _shipped_folder("runbooks", "runbooks")
+
+
+def schemas() -> Path:
+    """The published JSON Schemas, such as the incident exchange format's."""
+    return _shipped_folder("schemas", "schemas")
 
 
 def blameless_rules() -> Traversable:

@@ -180,6 +180,7 @@ def test_the_wheel_holds_every_module_and_every_shipped_file(wheel: Path):
         "alembic": ("bot/shipped/migrations", ("*.py", "*.mako")),
         "templates": ("bot/shipped/templates", ("*.j2",)),
         "runbooks": ("bot/shipped/runbooks", ("*.py",)),
+        "schemas": ("bot/shipped/schemas", ("*.json",)),
         "bot/postmortems/blameless_rules": ("bot/postmortems/blameless_rules", ("*.toml",)),
     }
     for folder, (inside, patterns) in shipped.items():
@@ -205,7 +206,8 @@ def test_the_installed_bot_works_from_any_folder(installed: Installed):
             installed.python,
             "-c",
             "import bot, bot.resources as r; "
-            "print(bot.__file__, r.migrations(), r.templates(), r.runbooks(), sep='\\n')",
+            "print(bot.__file__, r.migrations(), r.templates(), r.runbooks(), r.schemas(), "
+            "sep='\\n')",
         ],
         cwd=installed.workdir,
         env=installed.env,
@@ -254,6 +256,11 @@ def test_the_installed_bot_works_from_any_folder(installed: Installed):
     page = run("postmortem", "INC-1", "--format", "html").stdout
     assert "<html" in page and "</html>" in page
     assert "Checkout API returns 500s" in page
+
+    # Importing validates against the schema the wheel ships; this file is INC-1 itself.
+    assert run("export", "INC-1", "-o", "inc-1.json").stdout == "inc-1.json\n"
+    imported = run("import", "inc-1.json").stdout
+    assert imported == "inc-1.json: already here as INC-1; nothing changed\n"
 
     log = Path(installed.env["LOG_FILE"])
     assert "Traceback" not in (log.read_text("utf-8") if log.exists() else "")
