@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.config import Settings
+from bot.incidents.measures import MILESTONES, Measure, Measures, measures_of, moment, percent
 from bot.incidents.timeline import list_events
 from bot.postmortems.record import find_postmortem, proposed_due_date, proposed_owner
 from bot.storage.models import (
@@ -34,23 +35,16 @@ from bot.storage.models import (
 )
 from bot.times import format_duration
 
-MILESTONES: tuple[tuple[str, str, str], ...] = (
-    ("started", "Impact started", "the impact on users began"),
-    ("detected", "Detected", "the problem was first noticed"),
-    ("declared", "Declared", "the incident was declared"),
-    ("acknowledged", "Acknowledged", "someone took ownership"),
-    ("mitigated", "Mitigated", "the impact stopped or was contained"),
-    ("resolved", "Resolved", "the incident was resolved"),
-    ("closed", "Closed", "the incident was closed"),
-)
-_MILESTONE_LABELS = {name: label for name, label, _ in MILESTONES}
-
-# Each measure says what it counts: from the first recorded of `starts` to `end`.
-MEASURES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
-    ("time_to_detect", "Time to detect", ("started",), "detected"),
-    ("time_to_acknowledge", "Time to acknowledge", ("declared",), "acknowledged"),
-    ("time_to_mitigate", "Time to mitigate", ("started", "declared"), "mitigated"),
-    ("time_to_resolve", "Time to resolve", ("started", "declared"), "resolved"),
+# What each milestone marks, in the order of the key timestamps table.
+MILESTONE_MEANINGS: tuple[tuple[str, str], ...] = (
+    ("started", "the impact on users began"),
+    ("detected", "the problem was first noticed"),
+    ("declared", "the incident was declared"),
+    ("acknowledged", "someone took ownership"),
+    ("mitigated", "the impact stopped or was contained"),
+    ("impact_ended", "users stopped being affected"),
+    ("resolved", "the incident was resolved"),
+    ("closed", "the incident was closed"),
 )
 
 EVENT_LABELS: dict[str, str] = {
@@ -70,6 +64,9 @@ EVENT_LABELS: dict[str, str] = {
 HIDDEN_EVENT_KINDS: frozenset[str] = frozenset({EventKind.NOTE_EDITED, EventKind.NOTE_DELETED})
 
 STEP_RESULT_MAX_LENGTH = 200
+# An entry recorded this long after it happened was logged after the fact.
+LOGGED_LATE_AFTER = timedelta(minutes=1)
+NOBODY = "—"  # who did an entry nobody in particular did ("traffic increases 88x")
 
 
 class _Times:
@@ -89,16 +86,9 @@ class _Times:
         return {"utc": utc, "local": local, "both": both, "iso": at.astimezone(UTC).isoformat()}
 
 
-def _duration(start: datetime | None, end: datetime | None) -> dict[str, Any] | None:
-    if start is None or end is None:
-        return None
-    delta = end - start
-    return {"text": format_duration(delta), "minutes": max(int(delta.total_seconds() // 60), 0)}
-
-
-def _milestone(incident: Incident, name: str) -> datetime | None:
-    value: datetime | None = getattr(incident, f"{name}_at")
-    return value
+def _span(start: datetime | None, end: datetime | None) -> str:
+    """How long a role was held or a runbook step ran; "" while it is not over."""
+    return format_duration(end - start) if start is not None and end is not None else ""
 
 
 def _header(
@@ -134,30 +124,22 @@ def _header(
     }
 
 
-def _impact(incident: Incident, times: _Times) -> dict[str, Any]:
-    if incident.started_at is not None:
-        start, start_basis = incident.started_at, "impact started"
-    elif incident.detected_at is not None:
-        start, start_basis = incident.detected_at, "detected (the start of impact is not recorded)"
-    else:
-        start, start_basis = incident.declared_at, "declared (the start of impact is not recorded)"
-    end: datetime | None
-    if incident.mitigated_at is not None:
-        end, end_basis = incident.mitigated_at, "mitigated"
-    elif incident.resolved_at is not None:
-        end, end_basis = incident.resolved_at, "resolved"
-    else:
-        end, end_basis = None, "not yet mitigated"
-    duration = _duration(start, end)
+def _impact(incident: Incident, figures: Measures, times: _Times) -> dict[str, Any]:
+    """The window users were affected, how many, and the bad minutes it adds up to."""
+    impact, bad = figures.impact_duration, figures.bad_minutes
+    end = moment(incident, impact.counted_to)
     return {
         "service": incident.service or "",
-        "start": times.moment(start),
-        "start_basis": start_basis,
+        "start": times.moment(incident.started_at),
         "end": times.moment(end),
-        "end_basis": end_basis,
-        "ongoing": end is None,
-        "duration": duration["text"] if duration else "",
-        "bad_minutes": duration["minutes"] if duration else None,
+        "until_mitigated": impact.counted_to == "mitigated",
+        "duration": impact.text,
+        "note": impact.note,
+        "unknown_because": impact.unknown_because,
+        "fraction": percent(bad.fraction) if bad.fraction is not None else "",
+        "bad_minutes": bad.text,
+        "bad_minutes_note": bad.note,
+        "bad_minutes_unknown_because": bad.unknown_because,
     }
 
 
@@ -165,36 +147,26 @@ def _milestones(incident: Incident, times: _Times) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "label": label,
+            "label": MILESTONES[name].label,
             "meaning": meaning,
-            "at": times.moment(_milestone(incident, name)),
+            "at": times.moment(moment(incident, name)),
         }
-        for name, label, meaning in MILESTONES
+        for name, meaning in MILESTONE_MEANINGS
     ]
 
 
-def _measures(incident: Incident) -> list[dict[str, Any]]:
-    result = []
-    for name, label, starts, end_name in MEASURES:
-        start_name = next((s for s in starts if _milestone(incident, s) is not None), starts[0])
-        start, end = _milestone(incident, start_name), _milestone(incident, end_name)
-        duration = _duration(start, end)
-        missing = [
-            _MILESTONE_LABELS[n].lower() for n, v in ((start_name, start), (end_name, end)) if not v
-        ]
-        result.append(
-            {
-                "name": name,
-                "label": label,
-                "from": _MILESTONE_LABELS[start_name],
-                "to": _MILESTONE_LABELS[end_name],
-                "measures": f"{_MILESTONE_LABELS[start_name]} → {_MILESTONE_LABELS[end_name]}",
-                "value": duration["text"] if duration else "",
-                "minutes": duration["minutes"] if duration else None,
-                "missing": " and ".join(missing),
-            }
-        )
-    return result
+def _measure(measure: Measure) -> dict[str, Any]:
+    return {
+        "name": measure.name,
+        "label": measure.label,
+        "from": MILESTONES[measure.counted_from].label,
+        "to": MILESTONES[measure.counted_to].label,
+        "measures": measure.counts,
+        "value": measure.text,
+        "note": measure.note,
+        "negative": measure.negative,
+        "unknown_because": measure.unknown_because,
+    }
 
 
 def _role_order(settings: Settings) -> dict[str, int]:
@@ -228,9 +200,7 @@ def _roles(
                 "from": times.moment(assignment.started_at),
                 "until": times.moment(assignment.ended_at),
                 "ended_by": assignment.ended_by or "",
-                "duration": (_duration(assignment.started_at, assignment.ended_at) or {}).get(
-                    "text", ""
-                ),
+                "duration": _span(assignment.started_at, assignment.ended_at),
             }
         )
         if (
@@ -273,6 +243,9 @@ def _participants(
         if assignment.role not in roles:
             roles.append(assignment.role)
     for event in events:
+        done_by = _doer(event)
+        if done_by is not None:
+            person(done_by)
         if event.kind == EventKind.CHAT_MESSAGE:
             person(str(event.data.get("author") or event.actor))["messages"] += 1
         elif event.kind == EventKind.NOTE:
@@ -296,17 +269,19 @@ def _permalink(event: TimelineEvent) -> str:
     return link if isinstance(link, str) else ""
 
 
+def _doer(event: TimelineEvent) -> str | None:
+    """Who did what the entry says: a captured message's author, else `done_by` (None: nobody)."""
+    if event.kind == EventKind.CHAT_MESSAGE and event.data.get("author"):
+        return str(event.data["author"])
+    return event.done_by
+
+
 def _timeline(events: Sequence[TimelineEvent], times: _Times) -> list[dict[str, Any]]:
     entries = []
     for event in events:
         if event.kind in HIDDEN_EVENT_KINDS:
             continue
-        author = (
-            str(event.data.get("author") or event.actor)
-            if event.kind == EventKind.CHAT_MESSAGE
-            else ""
-        )
-        logged_late = event.recorded_at - event.occurred_at >= timedelta(minutes=1)
+        done_by = _doer(event)
         entries.append(
             {
                 "id": event.id,
@@ -314,11 +289,11 @@ def _timeline(events: Sequence[TimelineEvent], times: _Times) -> list[dict[str, 
                 "label": EVENT_LABELS.get(event.kind, event.kind.replace("_", " ").capitalize()),
                 "at": times.moment(event.occurred_at),
                 "recorded": times.moment(event.recorded_at),
-                "logged_late": logged_late,
+                "logged_late": event.recorded_at - event.occurred_at >= LOGGED_LATE_AFTER,
                 "actor": event.actor,
-                "author": author,
-                "who": author or event.actor,
-                "added_by": event.actor if author and author != event.actor else "",
+                "done_by": done_by or "",
+                "who": done_by or NOBODY,
+                "recorded_by": event.actor if event.actor != done_by else "",
                 "text": event.text,
                 "edited": event.edited_at is not None,
                 "permalink": _permalink(event),
@@ -348,9 +323,7 @@ def _runs(runs: Sequence[RunbookRun], times: _Times) -> list[dict[str, Any]]:
                     "approved_by": step.approved_by or "",
                     "started": times.moment(step.started_at),
                     "finished": times.moment(step.finished_at),
-                    "duration": (_duration(step.started_at, step.finished_at) or {}).get(
-                        "text", ""
-                    ),
+                    "duration": _span(step.started_at, step.finished_at),
                     "error": error,
                     "output": output,
                     "result": error or output,
@@ -368,7 +341,7 @@ def _runs(runs: Sequence[RunbookRun], times: _Times) -> list[dict[str, Any]]:
                 "created": times.moment(run.created_at),
                 "started": times.moment(run.started_at),
                 "finished": times.moment(run.finished_at),
-                "duration": (_duration(run.started_at, run.finished_at) or {}).get("text", ""),
+                "duration": _span(run.started_at, run.finished_at),
                 "error": _one_line(run.error or "", STEP_RESULT_MAX_LENGTH),
                 "steps": steps,
             }
@@ -397,9 +370,11 @@ def build_context(session: Session, incident: Incident, settings: Settings) -> d
     Keys: `incident` (reference, title, severity, status, service, channel, owner,
     due_date, postmortem status, authors, date), `description` (the impact as
     declared), `summary` (what resolved it), `timezone` (name, show_local),
-    `impact`, `milestones`, `measures` (each with what it counts), `roles`,
-    `handovers`, `participants`, `timeline`, `runbook_runs`, `action_items`,
-    `notes` (note and chat texts, for the linter) and `command_name`.
+    `impact` (the window, the share affected, bad minutes), `milestones`, `measures`
+    (each figure of `bot.incidents.measures`, with what it counts, a note, or why it
+    is unknown), `roles`, `handovers`, `participants`, `timeline` (each entry with
+    who did it, who recorded it where different, and whether it was logged after the
+    fact), `runbook_runs`, `action_items` and `command_name`.
 
     Times are given in UTC and in the configured zone (`moment` dicts: utc, local,
     both, iso; None when not recorded). Missing text is "" and missing numbers None.
@@ -425,14 +400,15 @@ def build_context(session: Session, incident: Incident, settings: Settings) -> d
         {a.holder for a in assignments} | {e.actor for e in events if e.kind == EventKind.NOTE}
     )
     role_rows, handovers = _roles(assignments, times)
+    figures = measures_of(incident)
     return {
         "incident": _header(incident, settings, postmortem, authors, times),
         "description": incident.description or "",
         "summary": incident.summary or "",
         "timezone": {"name": times.name, "show_local": times.show_local},
-        "impact": _impact(incident, times),
+        "impact": _impact(incident, figures, times),
         "milestones": _milestones(incident, times),
-        "measures": _measures(incident),
+        "measures": [_measure(measure) for measure in figures.durations],
         "roles": role_rows,
         "handovers": handovers,
         "participants": _participants(incident, assignments, events, runs, settings),

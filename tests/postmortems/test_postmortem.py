@@ -174,6 +174,10 @@ def realistic_incident(
     does(bob, "action done 3")
     does(bob, "resolve Restarted the pool and raised max connections to 200")
     add_runbook_runs(session_factory)
+    clock.advance(minutes=5)  # 15:00: bob writes up what he could not log at the time
+    does(bob, "impact --fraction 25%")
+    does(bob, "note --at 2026-11-25T13:45Z --by nobody checkout error rate passes 20%")
+    does(bob, "note --by @alice --at 2026-11-25T14:22Z alice drains the checkout pool")
 
 
 def draft(
@@ -238,14 +242,19 @@ def test_measures_say_what_they_count_and_impact_runs_from_start_to_mitigation(
     measures = {m["name"]: (m["measures"], m["value"]) for m in found["measures"]}
     assert measures == {
         "time_to_detect": ("Impact started → Detected", "12m"),
-        "time_to_acknowledge": ("Declared → Acknowledged", "2m"),
+        "time_to_declare": ("Impact started → Declared", "20m"),
+        "time_to_acknowledge": ("Detected → Acknowledged", "10m"),
         "time_to_mitigate": ("Impact started → Mitigated", "55m"),
         "time_to_resolve": ("Impact started → Resolved", "1h 15m"),
+        "impact_duration": ("Impact started → Mitigated", "55m"),
+        "incident_duration": ("Declared → Resolved", "55m"),
     }
     impact = found["impact"]
-    assert (impact["duration"], impact["bad_minutes"]) == ("55m", 55)
+    assert (impact["duration"], impact["fraction"], impact["bad_minutes"]) == ("55m", "25%", "13.8")
     assert impact["start"]["both"] == "2026-11-25 13:40 UTC (2026-11-25 22:40 Asia/Seoul)"
-    assert impact["end_basis"] == "mitigated"
+    assert impact["end"]["utc"] == "2026-11-25 14:35"
+    assert impact["until_mitigated"]
+    assert impact["note"] == "until mitigated: the end of impact is not recorded"
 
 
 @pytest.mark.usefixtures("realistic")
@@ -265,7 +274,7 @@ def test_roles_keep_their_history_and_the_handover(session_factory, settings):
     people = {p["name"]: (p["roles"], p["notes"], p["messages"]) for p in found["participants"]}
     assert people == {
         "alice": (["commander"], 1, 0),
-        "bob": (["commander", "scribe"], 3, 0),
+        "bob": (["commander", "scribe"], 5, 0),
         "carol": ([], 0, 1),
     }
 
@@ -280,7 +289,7 @@ def test_timeline_is_in_the_order_things_happened_with_chat_author_and_link(
     assert moments == sorted(moments)
     assert found["timeline"][0]["text"] == "Marked as started"
     chat = next(e for e in found["timeline"] if e["kind"] == "chat_message")
-    assert (chat["who"], chat["added_by"]) == ("carol", "bob")
+    assert (chat["who"], chat["done_by"], chat["recorded_by"]) == ("carol", "carol", "bob")
     assert chat["permalink"].startswith("https://example.slack.com/")
     late = next(e for e in found["timeline"] if e["text"].startswith("rolled back"))
     assert late["logged_late"] and late["recorded"]["utc"] == "2026-11-25 14:28"
@@ -356,7 +365,12 @@ def test_the_executive_summary(session_factory, settings):
     text = result.content
     assert result.filename == "INC-1-postmortem-executive.md"
     assert text.startswith(f"# INC-1 executive summary: {TITLE}\n")
-    assert "- **Impact:** 55m (55 bad minutes)" in text
+    assert (
+        "- **Impact:** 55m, from 2026-11-25 13:40 UTC (2026-11-25 22:40 Asia/Seoul) until "
+        "mitigated at 2026-11-25 14:35 UTC (2026-11-25 23:35 Asia/Seoul), 25% affected "
+        "(13.8 bad minutes)"
+    ) in text
+    assert "| Time to declare | Impact started → Declared | 20m |" in text
     assert "3 action items, 2 open:" in text
     assert "## Timeline" not in text
 
@@ -459,7 +473,7 @@ def test_md_block_keeps_paragraphs_and_line_breaks():
 
 def _cells(html: str, needle: str) -> int:
     row = next(r for r in re.findall(r"<tr>.*?</tr>", html, re.DOTALL) if needle in r)
-    return row.count("<td>")
+    return len(re.findall(r"<td[ >]", row))
 
 
 @pytest.mark.usefixtures("realistic")
@@ -674,7 +688,7 @@ def test_an_empty_incident_renders_every_section_without_gaps(alice, session_fac
         assert "None" not in output
     lines = text.splitlines()
     for index, line in enumerate(lines):
-        if re.fullmatch(r"\|( --- \|)+", line):
+        if re.fullmatch(r"\|( :?--- \|)+", line):
             assert lines[index + 1].startswith("| "), f"table without rows: {lines[index - 1]}"
     for prompt in (
         "_What happened, to whom, and for how long?",
@@ -686,8 +700,14 @@ def test_an_empty_incident_renders_every_section_without_gaps(alice, session_fac
         "Time to detect | Impact started → Detected | _not known (impact started and detected",
     ):
         assert prompt in text
-    assert "- **Duration of impact:** 0m (0 bad minutes)" in text
-    assert "when declared (the start of impact is not recorded)" in text
+    for line in (
+        "- **Duration of impact:** not known yet (impact started not recorded)",
+        "- **From:** _not recorded_ (`/incident started --at TIME` records it)",
+        "- **Share affected:** _not recorded_ (`/incident impact --fraction N%` records it)",
+        "- **Bad minutes:** _not known (impact started not recorded)_",
+        "| Incident duration | Declared → Resolved | 0m |",
+    ):
+        assert line in text
     assert "The blameless review found nothing to flag." in text
     assert "<td>" in html and "<table>" in html
 
@@ -697,9 +717,11 @@ def test_an_open_incident_says_the_impact_is_not_mitigated_yet(alice, session_fa
 
     text = draft(session_factory, settings).content
 
-    assert "- **Duration of impact:** not known yet: the impact is not recorded as mitigated" in (
-        text
-    )
+    assert (
+        "- **Duration of impact:** not known yet "
+        "(impact started, impact ended and mitigated not recorded)"
+    ) in text
+    assert "- **Until:** _not recorded yet_" in text
     assert "review due" not in text
 
 
