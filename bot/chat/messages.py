@@ -12,14 +12,14 @@ from datetime import timedelta, tzinfo
 from bot.chat.port import Action, Choice, Message, Table
 from bot.config import Settings
 from bot.incidents.lifecycle import TRANSITIONS
+from bot.incidents.measures import MILESTONES, measures_of, moment, percent
 from bot.incidents.permissions import NotAllowed, Who
 from bot.postmortems.drafts import Draft
 from bot.storage.models import ActionItem, EventKind, Incident, Postmortem, Status, TimelineEvent
-from bot.times import format_duration, format_time
+from bot.times import format_time
 
 Mention = Callable[[str], str]
 REVIEW_LINES_SHOWN = 5
-MILESTONES = ("started", "detected", "declared", "acknowledged", "mitigated", "resolved", "closed")
 
 
 def headline(incident: Incident) -> str:
@@ -49,10 +49,12 @@ def incident_summary(incident: Incident, settings: Settings, mention: Mention) -
         for role in settings.roles
     ]
     fields += [
-        (name.capitalize(), format_time(getattr(incident, f"{name}_at"), tz))
-        for name in MILESTONES
-        if getattr(incident, f"{name}_at") is not None
+        (milestone.label, format_time(at, tz))
+        for name, milestone in MILESTONES.items()
+        if (at := moment(incident, name)) is not None
     ]
+    if incident.impact_fraction is not None:
+        fields.append(("Share affected", percent(incident.impact_fraction)))
     fields += durations(incident)
     if incident.events:
         last = incident.events[-1]
@@ -98,18 +100,13 @@ def summary_actions(incident: Incident, settings: Settings) -> tuple[Action, ...
 
 
 def durations(incident: Incident) -> list[tuple[str, str]]:
-    """Time to acknowledge, mitigate and resolve, counted from the declaration."""
-    result = []
-    for label, moment in (
-        ("Time to acknowledge", incident.acknowledged_at),
-        ("Time to mitigate", incident.mitigated_at),
-        ("Time to resolve", incident.resolved_at),
-    ):
-        if moment is not None:
-            result.append((label, format_duration(moment - incident.declared_at)))
-    if incident.started_at is not None and incident.resolved_at is not None:
-        result.append(("Impact", format_duration(incident.resolved_at - incident.started_at)))
-    return result
+    """The figures known so far (bot.incidents.measures), each with its note if it has one."""
+    figures = measures_of(incident)
+    return [
+        (measure.label, f"{measure.text} ({measure.note})" if measure.note else measure.text)
+        for measure in (*figures.durations, figures.bad_minutes)
+        if measure.known
+    ]
 
 
 def action_line(item: ActionItem, mention: Mention) -> str:

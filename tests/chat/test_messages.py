@@ -1,7 +1,22 @@
-"""The pinned summary offers what can be done next, so nobody has to remember commands."""
+"""The pinned summary offers what can be done next, so nobody has to remember commands, and
+the figures the postmortem gives."""
+
+from datetime import UTC, datetime
 
 from bot.chat.messages import incident_summary
 from bot.incidents.lifecycle import get_incident
+from bot.postmortems.context import build_context
+
+FIGURES = (
+    "Time to detect",
+    "Time to declare",
+    "Time to acknowledge",
+    "Time to mitigate",
+    "Time to resolve",
+    "Impact duration",
+    "Incident duration",
+    "Bad minutes",
+)
 
 
 def labels(message):
@@ -82,3 +97,80 @@ def test_the_summary_shows_the_last_update(alice, session_factory, settings):
     assert fields["Last update"] == (
         "2026-11-25 14:00 Status changed from investigating to identified"
     )
+
+
+def record(session_factory, **fields):
+    """Set fields of INC-1 as the commands that record them would."""
+    with session_factory() as session:
+        incident = get_incident(session, "INC-1")
+        for name, value in fields.items():
+            setattr(incident, name, value)
+        session.commit()
+
+
+def at(hour, minute):
+    return datetime(2026, 11, 25, hour, minute, tzinfo=UTC)
+
+
+def test_show_gives_every_figure_known_with_what_it_falls_back_to(alice, session_factory, settings):
+    alice.says("declare sev2 Checkout API returns 500s")  # 14:00
+    record(
+        session_factory,
+        started_at=at(13, 40),
+        detected_at=at(13, 52),
+        acknowledged_at=at(13, 50),
+        mitigated_at=at(14, 35),
+        resolved_at=at(14, 55),
+        impact_fraction=0.25,
+    )
+
+    fields = dict(summary_of(session_factory, settings).fields)
+
+    assert {label: fields.get(label) for label in FIGURES} == {
+        "Time to detect": "12m",
+        "Time to declare": "20m",
+        "Time to acknowledge": "acknowledged 2m before detection",
+        "Time to mitigate": "55m",
+        "Time to resolve": "1h 15m",
+        "Impact duration": "55m (until mitigated: the end of impact is not recorded)",
+        "Incident duration": "55m",
+        "Bad minutes": "13.8 (55m at 25%)",
+    }
+    assert (fields["Impact started"], fields["Share affected"]) == ("2026-11-25 13:40", "25%")
+    assert "Impact ended" not in fields
+
+
+def test_show_leaves_out_figures_whose_ends_are_not_recorded(alice, session_factory, settings):
+    alice.says("declare sev2 Checkout API returns 500s")
+    record(session_factory, acknowledged_at=at(14, 3), resolved_at=at(14, 20))
+
+    fields = dict(summary_of(session_factory, settings).fields)
+
+    assert [label for label in FIGURES if label in fields] == [
+        "Time to acknowledge",
+        "Incident duration",
+    ]
+    assert fields["Time to acknowledge"] == "3m (from the declaration: detection is not recorded)"
+    assert fields["Incident duration"] == "20m"
+
+
+def test_show_and_the_postmortem_give_the_same_figures(alice, session_factory, settings):
+    alice.says("declare sev2 Checkout API returns 500s")
+    record(
+        session_factory,
+        started_at=at(13, 40),
+        detected_at=at(13, 52),
+        acknowledged_at=at(14, 2),
+        mitigated_at=at(14, 35),
+        impact_ended_at=at(14, 50),
+        resolved_at=at(14, 55),
+    )
+
+    fields = dict(summary_of(session_factory, settings).fields)
+    with session_factory() as session:
+        drafted = build_context(session, get_incident(session, "INC-1"), settings)
+
+    from_the_draft = {m["label"]: m["value"] for m in drafted["measures"]}
+    assert from_the_draft == {label: fields[label] for label in from_the_draft}
+    assert from_the_draft["Impact duration"] == "1h 10m"
+    assert fields["Impact ended"] == "2026-11-25 14:50"
