@@ -1,6 +1,7 @@
 """What an incident document must be to be imported: the published schema, then the
-rules of the domain it cannot express (configured names, the order of milestones,
-references inside the document, times in the future).
+rules of the domain it cannot express (configured names, the order of milestones as
+`ordering.RULES` keeps it for commands, references inside the document, times in the
+future).
 
 Each problem names the field by its path in the document (`timeline[3].occurred_at`),
 so a file of years of incidents can be put right without guessing.
@@ -17,18 +18,9 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 from bot.config import Settings
+from bot.incidents import ordering
 from bot.incidents.exchange import MILESTONES, REFERENCES, parse_date, parse_time, schema
 from bot.storage.models import ACTIVE_RUN_STATUSES, Status
-
-# Milestone pairs (earlier, later) that happen in this order whenever both are known.
-ORDER = (
-    ("started", "impact_ended"),
-    ("started", "mitigated"),
-    ("declared", "resolved"),
-    ("mitigated", "resolved"),
-    ("resolved", "closed"),
-)
-OPEN_STATUSES = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING)
 
 
 @dataclass(frozen=True)
@@ -186,7 +178,7 @@ class _Checks:
     def milestones(self, document: dict[str, Any]) -> None:
         given = document["milestones"]
         times = {name: self.time(given.get(name), f"milestones.{name}") for name in MILESTONES}
-        for earlier, later in ORDER:
+        for earlier, later in ordering.RULES:
             first, then = times[earlier], times[later]
             if first is not None and then is not None and then < first:
                 self.add(

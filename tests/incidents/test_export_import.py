@@ -369,6 +369,12 @@ BAD = [
         "(2015-10-21T14:54:00Z)",
     ),
     (
+        "detected-after-declared",
+        lambda d: d["milestones"].update(detected="2015-10-21T15:05:00Z"),
+        "milestones.declared: 2015-10-21T15:01:00Z is before milestones.detected "
+        "(2015-10-21T15:05:00Z)",
+    ),
+    (
         "closed-without-closing",
         lambda d: d["milestones"].pop("closed"),
         "milestones.closed: is missing; a closed incident has one",
