@@ -99,6 +99,7 @@ def declare_view(services: SlackServices, channel: str) -> View:
                 optional=True,
             ),
             _input("started", "Impact started at", {"type": "datetimepicker"}, optional=True),
+            _input("declared", "Declared at", {"type": "datetimepicker"}, optional=True),
         ],
     }
 
@@ -137,7 +138,12 @@ def register(app: App, services: SlackServices) -> None:
         )
         service = form.check("service", check_service, form.text("service"))
         description = form.text("description")
-        started_at = form.moment("started", services.clock())
+        now = services.clock()
+        started_at = form.moment("started", now, in_future="The impact cannot start in the future.")
+        # For an incident recorded after the fact; left empty, it is declared now.
+        declared_at = form.moment(
+            "declared", now, in_future="An incident cannot be declared in the future."
+        )
         if answer(ack, form):
             command = Declare(
                 title=title,
@@ -145,6 +151,7 @@ def register(app: App, services: SlackServices) -> None:
                 service=service,
                 description=description or None,
                 started_at=started_at.isoformat() if started_at else None,
+                declared_at=declared_at.isoformat() if declared_at else None,
             )
             return run(body, form, command, context)
         return None

@@ -56,8 +56,8 @@ class Submission:
             return ""
         return chosen
 
-    def moment(self, block: str, now: datetime) -> datetime | None:
-        """The date and time picked, if any: never in the future."""
+    def moment(self, block: str, now: datetime, *, in_future: str) -> datetime | None:
+        """The date and time picked, if any: never in the future (`in_future` says why not)."""
         picked = self._get(block, "selected_date_time")
         if picked is None:
             return None
@@ -69,7 +69,7 @@ class Submission:
             self.errors[block] = NOT_A_TIME
             return None
         if moment > now:
-            self.errors[block] = "The impact cannot start in the future."
+            self.errors[block] = in_future
         return moment
 
     def target(self, block: str, pattern: re.Pattern[str]) -> tuple[str, ...]:

@@ -107,6 +107,7 @@ def declare_values(**changes: Any) -> dict[str, dict[str, Any]]:
         "service": {"type": "plain_text_input", "value": "payments"},
         "description": {"type": "plain_text_input", "value": None},
         "started": {"type": "datetimepicker", "selected_date_time": None},
+        "declared": {"type": "datetimepicker", "selected_date_time": None},
     }
     for block, state in changes.items():
         if state is None:
@@ -149,6 +150,36 @@ def test_a_started_time_that_is_not_a_time_is_an_inline_error(
     assert (accepted.status, accepted.body) == (200, b"")
     found = eventually(lambda: incident(session_factory))
     assert found.started_at == datetime.fromtimestamp(started, UTC)
+
+
+def test_an_incident_recorded_after_the_fact_is_declared_when_the_form_says(
+    bot: BotServer, room: str, session_factory
+):
+    view = declare_form(bot, room)
+    pickers = [b["block_id"] for b in view["blocks"] if b["element"]["type"] == "datetimepicker"]
+    assert pickers == ["started", "declared"]
+    assert next(b for b in view["blocks"] if b["block_id"] == "declared")["optional"] is True
+    before = domain_snapshot(session_factory)
+    tomorrow = int((datetime.now(UTC) + timedelta(days=1)).timestamp())
+    for hostile, error in (("abc", NOT_A_TIME), (tomorrow, "declared in the future")):
+        values = declare_values(declared={"selected_date_time": hostile})
+        assert error in errors_of(bot.view_submission(view, values, user=ALICE))["declared"]
+    bot.settle()
+    assert domain_snapshot(session_factory) == before
+
+    day_before = int((datetime.now(UTC) - timedelta(days=1)).timestamp())
+    started = day_before - 6 * 60
+    values = declare_values(
+        declared={"selected_date_time": day_before}, started={"selected_date_time": started}
+    )
+    accepted = bot.view_submission(view, values, user=ALICE)
+    assert (accepted.status, accepted.body) == (200, b"")
+    found = eventually(lambda: incident(session_factory))
+    assert found.declared_at == datetime.fromtimestamp(day_before, UTC)
+    assert found.started_at == datetime.fromtimestamp(started, UTC)
+    (declared,) = found.events
+    assert declared.occurred_at == found.declared_at
+    assert declared.recorded_at - found.declared_at > timedelta(hours=23)
 
 
 def test_fields_without_their_value_are_inline_errors_not_failures(
