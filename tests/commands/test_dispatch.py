@@ -470,7 +470,8 @@ def test_show_summarises_the_incident(alice, in_channel, clock):
     assert fields["Commander"] == "@bob"
     assert fields["Scribe"] == "—"
     assert fields["Resolved"] == "2026-11-25 14:20"
-    assert fields["Time to resolve"] == "20m"
+    assert fields["Incident duration"] == "20m"
+    assert "Time to resolve" not in fields  # counted from the start of impact, not recorded
     assert fields["Summary"] == "Rolled back"
     assert message.lines[0] == "Action items:"
     assert message.lines[1].endswith("Add a canary (prevent, @bob)")
