@@ -324,8 +324,6 @@ def _parse_action(words: Words, grammar: Grammar) -> Command:
         item_id = _single_number(words, grammar, "action", "action item")
         _no_more(words, grammar, "action")
         return CompleteAction(reference=reference, item_id=item_id, at=at)
-    if at is not None:
-        raise grammar.fail("action", "`--at` goes with `action done <id>`.")
     owner: str | None = None
     due: date | None = None
     kind: str | None = None
@@ -344,7 +342,7 @@ def _parse_action(words: Words, grammar: Grammar) -> Command:
         words.take_last()
     if not words.rest:
         raise grammar.fail("action", "An action item needs text.")
-    return AddAction(reference=reference, text=words.rest, owner=owner, due=due, kind=kind)
+    return AddAction(reference=reference, text=words.rest, owner=owner, due=due, kind=kind, at=at)
 
 
 def _parse_resolve(words: Words, grammar: Grammar) -> Command:
@@ -527,10 +525,10 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "action",
         "action [INC-n] <text> [@owner] [due:YYYY-MM-DD] [kind:prevent|mitigate|detect|process]"
-        " | done <id> [--at TIME]",
+        " [--at TIME] | done <id> [--at TIME]",
         "Record a follow-up action item; `action done <id>` completes one.",
         _parse_action,
-        f"`--at` is when the item was done. {AT_HELP}",
+        f"`--at` is when the item was agreed, or done. {AT_HELP}",
     ),
     Spec(
         "resolve",

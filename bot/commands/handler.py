@@ -424,13 +424,14 @@ class CommandHandler:
                 return timeline.edit_note(session, event_id=note_id, text=note, **common)
             case DeleteNote(note_id=note_id):
                 return timeline.delete_note(session, event_id=note_id, **common)
-            case AddAction(text=item, owner=owner, due=due, kind=kind):
+            case AddAction(text=item, owner=owner, due=due, kind=kind, at=at):
                 return actions.add_action_item(
                     session,
                     text=item,
                     owner=actor if owner == ME else owner,
                     due_date=due,
                     kind=actions.parse_kind(kind) if kind else ActionKind.PREVENT,
+                    at=times.read(at),
                     **common,
                 )
             case CompleteAction(item_id=item_id, at=at):

@@ -119,6 +119,7 @@ class AddAction(Targeted):
     owner: str | None = None
     due: date | None = None
     kind: str | None = None
+    at: str | None = None  # when it was agreed, for one recorded after the fact
 
 
 @dataclass(frozen=True)

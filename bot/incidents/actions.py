@@ -39,11 +39,14 @@ def add_action_item(
     owner: str | None = None,
     due_date: date | None = None,
     kind: ActionKind = ActionKind.PREVENT,
+    at: datetime | None = None,
 ) -> TimelineEvent:
-    """Record a follow-up with its owner and due date."""
+    """Record a follow-up with its owner and due date, agreed at `at` if it was earlier."""
     text = text.strip()
     if not text:
         raise UsageError("An action item needs text: `action <text> [@owner] [due:YYYY-MM-DD]`.")
+    moment = at or now
+    ordering.check_after_beginning(incident, moment, "an action item cannot be agreed before that")
     item = ActionItem(
         incident=incident,
         text=text,
@@ -52,7 +55,7 @@ def add_action_item(
         status=ActionStatus.OPEN,
         kind=kind,
         created_by=actor,
-        created_at=now,
+        created_at=moment,
     )
     session.add(item)
     session.flush()
@@ -66,6 +69,7 @@ def add_action_item(
         actor=actor,
         text=f"Action item #{item.id}: {text} ({', '.join(details)})",
         now=now,
+        occurred_at=moment,
         data={
             "action_id": item.id,
             "owner": owner,

@@ -286,6 +286,24 @@ def test_an_action_item_done_before_it_was_written_down(replayed, session_factor
     )
 
 
+def test_an_action_item_agreed_back_then(replayed, session_factory):
+    ok(replayed, "action --at 16:50 Add a canary for search @bob due:2026-12-04")
+
+    with session_factory() as session:
+        item = session.scalars(select(ActionItem)).one()
+        assert (item.text, item.owner, item.created_at) == (
+            "Add a canary for search",
+            "bob",
+            day_before(16, 50),
+        )
+    added = events(session_factory)[-1]
+    assert (added.kind, added.occurred_at, added.recorded_at) == (
+        EventKind.ACTION_ADDED,
+        day_before(16, 50),
+        START,
+    )
+
+
 def test_the_commander_appointed_back_then_owns_the_postmortem(replayed, session_factory):
     ok(replayed, "role commander @bob --at 15:02")
     ok(replayed, "resolve --at 16:30 Rebalanced the traffic")
@@ -454,6 +472,11 @@ REFUSALS = [
         "role scribe @carol --at 15:20",
         "bob stopped being scribe of INC-1 at 2026-11-24 15:30 UTC; "
         "the role cannot change hands before that.",
+    ),
+    (
+        [],
+        "action Add a canary --at 14:00",
+        "INC-1 was declared at 2026-11-24 15:01 UTC; an action item cannot be agreed before that.",
     ),
     (
         ["action Add a canary"],

@@ -154,6 +154,10 @@ def test_note_at_and_by(text, expected):
         ("action --at 16:10 INC-3 done #4", CompleteAction("INC-3", item_id=4, at="16:10")),
         ("action done 4", CompleteAction(None, item_id=4)),
         ("action Add a canary @bob", AddAction(None, "Add a canary", owner="bob")),
+        (
+            "action Add a canary --at 16:50 @bob kind:detect",
+            AddAction(None, "Add a canary", owner="bob", kind="detect", at="16:50"),
+        ),
     ),
 )
 def test_role_and_action_done_at(text, expected):
@@ -204,7 +208,6 @@ MISTAKES = [
     ("note --by bob x", "note", "`--by bob`: write `--by @name` or `--by nobody`."),
     ("note edit 4 new text --at 15:00", "note", "`note edit` takes no options."),
     ("note delete 4 --by @bob", "note", "`note delete` takes no options."),
-    ("action Add a canary --at 15:00", "action", "`--at` goes with `action done <id>`."),
     ("detected", "detected", "Say when, with `--at TIME`."),
     ("detected --at 14:55 extra", "detected", "Unexpected `extra`."),
 ]
