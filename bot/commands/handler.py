@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypedDict
 
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot.chat import messages, record_messages, run_messages
 from bot.chat.port import Channel, Context, Message, Reply
+from bot.commands import changes
 from bot.commands.grammar import Grammar
 from bot.commands.help import help_message
 from bot.commands.inbox import (
@@ -31,12 +31,8 @@ from bot.commands.services import CommandServices
 from bot.commands.targets import find_target
 from bot.commands.typed_times import TypedTimes
 from bot.commands.types import (
-    ME,
-    AddAction,
     AddNote,
-    AssignRole,
     CancelRun,
-    Close,
     Command,
     CompleteAction,
     DecideStep,
@@ -47,12 +43,6 @@ from bot.commands.types import (
     Help,
     ListOpen,
     ListRunbooks,
-    Reopen,
-    Resolve,
-    SetImpact,
-    SetMilestone,
-    SetSeverity,
-    SetStatus,
     Show,
     ShowRuns,
     ShowTimeline,
@@ -60,14 +50,14 @@ from bot.commands.types import (
     Targeted,
 )
 from bot.errors import IncidentBotError
-from bot.incidents import actions, impact, lifecycle, roles, timeline
+from bot.incidents import lifecycle, timeline
 from bot.incidents.ordering import OutOfOrder
 from bot.incidents.permissions import NotAllowed, Permissions, record_refusal
 from bot.postmortems import drafts, record
 from bot.runbooks.engine import RunbookEngine
 from bot.runbooks.triggers import run_triggers
 from bot.storage import outbox
-from bot.storage.models import MAX_ID, ActionKind, EventKind, Incident, Status, TimelineEvent
+from bot.storage.models import EventKind, Incident, Status, TimelineEvent
 from bot.storage.outbox import (
     AnnounceDeclared,
     AnnounceEvent,
@@ -91,14 +81,6 @@ COMMAND_TRIES = 3
 class KeptForLater(Reply):
     """The answer when the database did not take a command: its request stays stored
     unhandled, and replaying it runs the command once the database is back."""
-
-
-class _Common(TypedDict):
-    """The arguments every domain change takes."""
-
-    incident: Incident
-    actor: str
-    now: datetime
 
 
 class CommandHandler:
@@ -363,94 +345,19 @@ class CommandHandler:
         if not isinstance(command, CompleteAction):
             # Follow-up work outlives the incident; nothing else may change once it is closed.
             lifecycle.refuse_if_closed(incident)
-        now = times.now
         actor = ctx.actor
         action = command.permission_on(incident.status)
         assert action is not None, f"{command!r} changes an incident but names no permission"
-        owner = self._owner(session, incident, command)
+        owner = changes.owner_of(session, incident, command, self.settings)
         self.permissions.require(incident, actor, action, owner=owner)
-        common = _Common(incident=incident, actor=actor, now=now)
-        match command:
-            case SetStatus(status=status, at=at):
-                to = lifecycle.parse_status(status)
-                return lifecycle.change_status(session, to=to, at=times.read(at), **common)
-            case Resolve(summary=summary, at=at):
-                return lifecycle.change_status(
-                    session, to=Status.RESOLVED, summary=summary, at=times.read(at), **common
-                )
-            case Close():
-                return lifecycle.change_status(session, to=Status.CLOSED, **common)
-            case Reopen():
-                return lifecycle.reopen(session, **common)
-            case SetSeverity(severity=severity):
-                return lifecycle.change_severity(
-                    session, settings=self.settings, severity=severity, **common
-                )
-            case SetMilestone(milestone=milestone, at=at):
-                moment = times.read(at) or now
-                return lifecycle.set_milestone(session, milestone=milestone, at=moment, **common)
-            case SetImpact(started_at=started_at, ended_at=ended_at, fraction=fraction):
-                return impact.set_impact(
-                    session,
-                    started_at=times.read(started_at),
-                    ended_at=times.read(ended_at),
-                    fraction=impact.parse_fraction(fraction) if fraction else None,
-                    tz=self.settings.timezone,
-                    **common,
-                )
-            case AssignRole(role=role, holder=None, at=at):
-                return roles.unassign_role(
-                    session, settings=self.settings, role=role, at=times.read(at), **common
-                )
-            case AssignRole(role=role, holder=str(holder), at=at):
-                holder = actor if holder == ME else holder
-                return roles.assign_role(
-                    session,
-                    settings=self.settings,
-                    role=role,
-                    holder=holder,
-                    at=times.read(at),
-                    **common,
-                )
-            case AddNote(text=note, at=at, done_by=done_by):
-                return timeline.add_note(
-                    session,
-                    text=note,
-                    occurred_at=times.read(at),
-                    done_by=actor if done_by == ME else done_by,
-                    **common,
-                )
-            case EditNote(note_id=note_id, text=note):
-                return timeline.edit_note(session, event_id=note_id, text=note, **common)
-            case DeleteNote(note_id=note_id):
-                return timeline.delete_note(session, event_id=note_id, **common)
-            case AddAction(text=item, owner=owner, due=due, kind=kind, at=at):
-                return actions.add_action_item(
-                    session,
-                    text=item,
-                    owner=actor if owner == ME else owner,
-                    due_date=due,
-                    kind=actions.parse_kind(kind) if kind else ActionKind.PREVENT,
-                    at=times.read(at),
-                    **common,
-                )
-            case CompleteAction(item_id=item_id, at=at):
-                return actions.complete_action_item(
-                    session, item_id=item_id, at=times.read(at), **common
-                )
-        raise AssertionError(f"no handler for {command!r}")
-
-    def _owner(self, session: Session, incident: Incident, command: Targeted) -> str | None:
-        """Who holds the role or wrote the note a command changes (None: nobody, or no such)."""
-        match command:
-            case AssignRole(role=role):
-                return incident.current_roles().get(roles.parse_role(role, self.settings))
-            case EditNote(note_id=note_id) | DeleteNote(note_id=note_id):
-                note = session.get(TimelineEvent, note_id) if note_id <= MAX_ID else None
-                if note is None or note.incident_id != incident.id or note.deleted_at:
-                    return None  # the timeline says what is wrong with the id
-                return note.actor if note.kind in timeline.NOTE_KINDS else None
-        return None
+        return changes.apply_change(
+            session,
+            incident=incident,
+            command=command,
+            actor=actor,
+            settings=self.settings,
+            times=times,
+        )
 
 
 def _day_note(times: TypedTimes, incident: Incident) -> str | None:
