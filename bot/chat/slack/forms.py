@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -45,6 +46,8 @@ TEXT_TARGET = re.compile(r"(note|resolve) (INC-\d+)")
 PERSON_TARGET = re.compile(r"role (INC-\d+)")
 
 View = dict[str, Any]
+# A submitted form read: what is wrong with it, and its command when nothing is.
+FormReader = Callable[[dict[str, Any]], tuple[Submission, Command | None]]
 
 
 def _plain(text: str) -> dict[str, Any]:
@@ -110,14 +113,8 @@ def open_declare_form(services: SlackServices, *, trigger_id: str, channel: str)
 
 def register(app: App, services: SlackServices) -> None:
     settings = services.settings
-
-    def answer(ack: Ack, form: Submission) -> bool:
-        """Show the form's errors, or close it; True when the command may run."""
-        if form.errors:
-            ack(response_action="errors", errors=form.errors)
-            return False
-        ack()
-        return True
+    # Each form is read twice: in the request thread, to show its errors in the ack;
+    # then in the listener pool, to run its command (reading is pure: same answer).
 
     def run(
         body: dict[str, Any], form: Submission, command: Command, context: BoltContext
@@ -128,9 +125,23 @@ def register(app: App, services: SlackServices) -> None:
         services.tell(user=user, channel=form.channel, reply=reply)
         return reply
 
-    @app.view("declare")
-    @finishes(services)
-    def on_declare(ack: Ack, body: dict[str, Any], context: BoltContext) -> Reply | None:
+    def form(callback_id: str, read: FormReader) -> None:
+        def acknowledge(ack: Ack, body: dict[str, Any]) -> None:
+            """Show the form's errors next to their fields, or close it."""
+            submitted, _ = read(body)
+            if submitted.errors:
+                ack(response_action="errors", errors=submitted.errors)
+            else:
+                ack()
+
+        @finishes(services)
+        def act(body: dict[str, Any], context: BoltContext) -> Reply | None:
+            submitted, command = read(body)
+            return None if command is None else run(body, submitted, command, context)
+
+        app.view(callback_id)(ack=acknowledge, lazy=[act])
+
+    def read_declare(body: dict[str, Any]) -> tuple[Submission, Command | None]:
         form = Submission(body)
         title = form.check("title", check_title, form.text("title"), settings)
         severity = form.check(
@@ -144,21 +155,18 @@ def register(app: App, services: SlackServices) -> None:
         declared_at = form.moment(
             "declared", now, in_future="An incident cannot be declared in the future."
         )
-        if answer(ack, form):
-            command = Declare(
-                title=title,
-                severity=severity,
-                service=service,
-                description=description or None,
-                started_at=started_at.isoformat() if started_at else None,
-                declared_at=declared_at.isoformat() if declared_at else None,
-            )
-            return run(body, form, command, context)
-        return None
+        if form.errors:
+            return form, None
+        return form, Declare(
+            title=title,
+            severity=severity,
+            service=service,
+            description=description or None,
+            started_at=started_at.isoformat() if started_at else None,
+            declared_at=declared_at.isoformat() if declared_at else None,
+        )
 
-    @app.view("ask_text")
-    @finishes(services)
-    def on_text(ack: Ack, body: dict[str, Any], context: BoltContext) -> Reply | None:
+    def read_text(body: dict[str, Any]) -> tuple[Submission, Command | None]:
         form = Submission(body)
         target = form.target("text", TEXT_TARGET)
         text = form.text("text")
@@ -167,28 +175,26 @@ def register(app: App, services: SlackServices) -> None:
         elif target:
             limit = check_summary_length if target[0] == "resolve" else check_note_length
             form.check("text", limit, text)
-        if answer(ack, form):
-            verb, reference = target
-            command: Command = (
-                Resolve(reference=reference, summary=text)
-                if verb == "resolve"
-                else AddNote(reference=reference, text=text)
-            )
-            return run(body, form, command, context)
-        return None
+        if form.errors:
+            return form, None
+        verb, reference = target
+        if verb == "resolve":
+            return form, Resolve(reference=reference, summary=text)
+        return form, AddNote(reference=reference, text=text)
 
-    @app.view("ask_person")
-    @finishes(services)
-    def on_person(ack: Ack, body: dict[str, Any], context: BoltContext) -> Reply | None:
+    def read_person(body: dict[str, Any]) -> tuple[Submission, Command | None]:
         form = Submission(body)
         target = form.target("role", PERSON_TARGET)
         role = form.check("role", parse_role, form.choice("role", "Choose a role."), settings)
         person = form.choice("person", "Choose a person.", key="selected_user")
-        if answer(ack, form):
-            (reference,) = target
-            command = AssignRole(reference=reference, role=role, holder=person)
-            return run(body, form, command, context)
-        return None
+        if form.errors:
+            return form, None
+        (reference,) = target
+        return form, AssignRole(reference=reference, role=role, holder=person)
+
+    form("declare", read_declare)
+    form("ask_text", read_text)
+    form("ask_person", read_person)
 
 
 def text_view(command: str, channel: str) -> View:

@@ -438,6 +438,7 @@ def test_empty_slash_command_opens_the_declare_form(
         "service",
         "description",
         "started",
+        "declared",
     ]
 
     def values(title: str | None, started: int | None = None) -> dict[str, dict[str, Any]]:
