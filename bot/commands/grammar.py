@@ -83,7 +83,7 @@ class Words:
         try:
             found = take_options(self.rest, allowed, command=name, takes_text=takes_text)
         except UsageError as problem:
-            raise grammar.fail(name.split()[0], str(problem)) from None
+            raise grammar.fail(name, str(problem)) from None
         self.rest = found.rest
         return found.values
 

@@ -4,6 +4,7 @@ A scribe types the time first or last or mid-sentence; wherever it stands, a kno
 option is taken as that option and never becomes part of a title, summary or note.
 Any other `--word` is refused rather than kept as text (a typo such as `--ta` must not
 slip into the record); words in backticks are text, so `` `--force` `` can be written.
+A known option whose dashes a keyboard made into one long dash (`—at`) is still taken.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot.errors import UsageError
 
 _TOKEN = re.compile(r"\S+")
 _OPTION = re.compile(r"(--[A-Za-z][\w-]*)(?:=(.*))?")
+_DASHED = re.compile(r"[\u2013\u2014]([A-Za-z][\w-]*)(?:=(.*))?")  # en or em dash
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?$", re.IGNORECASE)
 
@@ -55,15 +57,15 @@ def take_options(
         in_code_before = in_code
         if word.count("`") % 2:
             in_code = not in_code
-        option = None if in_code_before else _OPTION.fullmatch(word)
+        option = None if in_code_before else _option(word, allowed)
         if option is None:
             index += 1
             continue
-        name = _known(option.group(1).lower(), allowed, command, takes_text)
+        name = _known(option[0], allowed, command, takes_text)
         if name in values:
             raise UsageError(f"`{name}` is given twice.")
-        if option.group(2) is not None:
-            value, used = option.group(2), 0
+        if option[1] is not None:
+            value, used = option[1], 0
         else:
             value, used = _value([token for _, _, token in tokens[index + 1 :]], allowed[name])
         if not value:
@@ -72,6 +74,16 @@ def take_options(
         cuts.append((start, tokens[index + used][1]))
         index += 1 + used
     return Options(values=values, rest=_without(text, cuts))
+
+
+def _option(word: str, allowed: Mapping[str, Takes]) -> tuple[str, str | None] | None:
+    """The option a word names and the value it carries (`--at=15:01`), if it is one."""
+    found = _OPTION.fullmatch(word)
+    if found is not None:
+        return found.group(1).lower(), found.group(2)
+    dashed = _DASHED.fullmatch(word)
+    name = f"--{dashed.group(1).lower()}" if dashed else ""
+    return (name, dashed.group(2)) if dashed and name in allowed else None
 
 
 def _known(word: str, allowed: Mapping[str, Takes], command: str, takes_text: bool) -> str:

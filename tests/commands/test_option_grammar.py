@@ -51,6 +51,7 @@ DECLARED = Declare(title=TITLE, severity="sev2", service="search", declared_at=A
         (f"declare sev2 Shakespeare --at {AT} search down service:search", DECLARED),
         (f"declare sev2 {TITLE} --at {AT} service:search", DECLARED),
         (f"declare sev2 {TITLE} service:search --at=2015-10-21T15:01Z", DECLARED),
+        (f"declare sev2 {TITLE} service:search —at {AT}", DECLARED),
         (
             "declare sev2 Search down --at 2015-10-21 15:01",
             Declare(title="Search down", severity="sev2", declared_at="2015-10-21 15:01"),
@@ -138,6 +139,10 @@ def test_impact(text, expected):
         ("note ran `--at` by hand", AddNote(None, "ran `--at` by hand")),
         # A lone `--` or a dash between words is text.
         ("note p99 -- bad -x", AddNote(None, "p99 -- bad -x")),
+        # A keyboard's long dash before a known option is the option; before a word, text.
+        ("note —at 15:05 ran it — twice", AddNote(None, "ran it — twice", at="15:05")),
+        ("note ran it \u2013by @bob", AddNote(None, "ran it", done_by="bob")),  # an en dash
+        ("note —then it recovered", AddNote(None, "—then it recovered")),
     ),
 )
 def test_note_at_and_by(text, expected):
