@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot.errors import UsageError
 from bot.incidents import ordering
 from bot.incidents.lifecycle import set_moments
+from bot.incidents.measures import percent
 from bot.incidents.timeline import record_event
 from bot.storage.models import EventKind, Incident, TimelineEvent
 from bot.times import format_moment
@@ -35,11 +36,6 @@ def parse_fraction(text: str) -> float:
     if not (0 < fraction <= 1) or not math.isfinite(fraction):
         raise UsageError(f"The share affected must be above 0% and at most 100%, not `{value}`.")
     return fraction
-
-
-def format_fraction(fraction: float) -> str:
-    """`0.12` -> `12%`."""
-    return f"{fraction * 100:.4g}%"
 
 
 def set_impact(
@@ -78,7 +74,7 @@ def set_impact(
     if ended_at is not None:
         parts.append(f"until {format_moment(ended_at, tz)}")
     if fraction is not None:
-        parts.append(f"{format_fraction(fraction)} affected")
+        parts.append(f"{percent(fraction)} affected")
     return record_event(
         session,
         incident=incident,
