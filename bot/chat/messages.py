@@ -166,14 +166,21 @@ def timeline(
         text = event.text + (" (edited)" if event.edited_at else "")
         if event.kind == EventKind.CHAT_MESSAGE:
             text = f"{mention(event.data.get('author', event.actor))}: {text}"
-        rows.append(
-            (when, f"#{event.id}", event.kind.replace("_", " "), mention(event.actor), text)
-        )
+        what = event.kind.replace("_", " ")
+        rows.append((when, f"#{event.id}", what, _who(event, mention), text))
     return Message(
         text=f"Timeline of {incident.reference} ({len(rows)} events)",
         title=f"Timeline of {incident.reference}: {incident.title} (times in {tz})",
         table=Table(columns=("When", "Id", "What", "Who", "Details"), rows=tuple(rows)),
     )
+
+
+def _who(event: TimelineEvent, mention: Mention) -> str:
+    """Who did what the entry says, and who recorded it when that is someone else."""
+    doer = "nobody in particular" if event.done_by is None else mention(event.done_by)
+    if event.done_by == event.actor:
+        return doer
+    return f"{doer} (via {mention(event.actor)})"
 
 
 def incident_list(incidents: Sequence[Incident], tz: tzinfo) -> Message:

@@ -197,6 +197,19 @@ def test_a_note_keeps_who_did_it_apart_from_who_recorded_it(replayed, bob, sessi
     ]
 
 
+def test_the_timeline_shows_who_did_each_entry_and_who_recorded_it(replayed, bob):
+    ok(bob, "note --at 15:05 --by nobody traffic increases 88x")
+    ok(bob, "note --at 15:06 --by @alice Alice pages the search team")
+    ok(bob, "note --at 15:07 looks at the dashboards")
+
+    rows = bob.says("timeline").message.table.rows
+    who = {row[4]: row[3] for row in rows}
+
+    assert who["traffic increases 88x"] == "nobody in particular (via @bob)"
+    assert who["Alice pages the search team"] == "@alice (via @bob)"
+    assert who["looks at the dashboards"] == "@bob"
+
+
 def test_every_other_event_was_done_by_whoever_recorded_it(
     replayed, bob, application, session_factory
 ):
