@@ -24,6 +24,13 @@ CONNECT_TIMEOUT_SECONDS = 10
 """How long a PostgreSQL connection may take unless the URL says (`?connect_timeout=`)."""
 
 
+# Connections a process keeps, and may open beyond them at busy times: enough for its
+# request, listener and delivery threads (about forty) to rarely wait, while three
+# replicas stay within PostgreSQL's default max_connections of 100.
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+
+
 def normalise_url(url: str) -> str:
     """Plain PostgreSQL URLs would pick psycopg2, which is not installed; use psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -41,6 +48,8 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
             connect_args = engine_options.pop("connect_args", {})
             engine_options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
             engine_options["connect_args"].update(connect_args)
+        engine_options.setdefault("pool_size", POOL_SIZE)
+        engine_options.setdefault("max_overflow", POOL_OVERFLOW)
         return create_engine(url, pool_pre_ping=True, **engine_options)
 
     engine = create_engine(url, **engine_options)
