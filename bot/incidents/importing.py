@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.errors import IncidentBotError
 from bot.incidents.exchange import MILESTONES, REFERENCES, parse_date, parse_time
 from bot.incidents.import_checks import problems_in
-from bot.incidents.lifecycle import REFERENCE, _next_number
+from bot.incidents.lifecycle import REFERENCE, next_number
 from bot.storage.models import (
     MAX_ID,
     ActionItem,
@@ -135,7 +135,7 @@ def _import(session: Session, file: str, document: dict[str, Any], now: datetime
     if existing is not None:
         return Imported(file=file, reference=existing.reference, created=False)
     incident = Incident(
-        number=_next_number(session),
+        number=next_number(session),
         external_id=key,
         title=document["title"].strip(),
         description=document.get("description", ""),

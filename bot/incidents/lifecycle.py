@@ -33,7 +33,8 @@ TRANSITIONS: dict[Status, tuple[Status, ...]] = {
 SETTABLE_MILESTONES = ("started", "detected", "acknowledged", "mitigated")
 
 
-def _next_number(session: Session) -> int:
+def next_number(session: Session) -> int:
+    """The next incident number, for a declaration or an import in this transaction."""
     # The UPDATE locks the sequence row until this transaction ends, so numbers
     # stay unique and gap-free under concurrent declarations on any database.
     number = session.execute(
@@ -124,7 +125,7 @@ def declare(
         raise UsageError("An incident cannot be declared in the future.")
 
     incident = Incident(
-        number=_next_number(session),
+        number=next_number(session),
         title=title,
         description=(description or "").strip(),
         summary="",
