@@ -31,6 +31,7 @@ from bot.storage import outbox
 from bot.storage.delivery_claims import DeliveryClaims
 from bot.storage.models import OutboxItem
 from bot.storage.outbox import Work
+from bot.storage.replicas import LeaseTerms
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 10  # how long a caller delivering in its own thread waits for its turn
@@ -60,12 +61,8 @@ class Deliverer:
         self.session_factory = session_factory
         self.clock = clock
         self.wall_clock = wall_clock  # leases and "tried since" are real time, never test time
-        self.claims = DeliveryClaims(
-            session_factory,
-            replica=replica,
-            lease_seconds=settings.delivery_lease_seconds,
-            wall_clock=wall_clock,
-        )
+        terms = LeaseTerms(replica, timedelta(seconds=settings.delivery_lease_seconds), wall_clock)
+        self.claims = DeliveryClaims(session_factory, terms=terms)
         self._calls: Executor = (
             ThreadPoolExecutor(
                 settings.delivery_workers * CALLS_PER_WORKER, thread_name_prefix="chat-call"
@@ -138,7 +135,7 @@ class Deliverer:
             log.exception("Could not give up this replica's delivery leases")
 
     def _dispatch(self, interval_seconds: float) -> None:
-        beat = min(interval_seconds, self.claims.lease.total_seconds() / 3)
+        beat = min(interval_seconds, self.claims.terms.lease.total_seconds() / 3)
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -199,7 +196,7 @@ class Deliverer:
         with self._turns:
             renewed = self._renewed.get(incident_id, 0.0)
         now = time.monotonic()
-        if now - renewed < self.claims.lease.total_seconds() / 3:
+        if now - renewed < self.claims.terms.lease.total_seconds() / 3:
             return True
         if not self.claims.renew_in(session, incident_id):
             return False

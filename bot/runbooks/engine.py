@@ -40,6 +40,7 @@ from bot.storage.models import (
     RunbookStepRun,
     RunStatus,
 )
+from bot.storage.replicas import LeaseTerms
 
 log = logging.getLogger(__name__)
 REFUSED = EventKind.RUNBOOK_REFUSED
@@ -81,7 +82,7 @@ class RunbookEngine:
         self._pool = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="runbook")
         self._live: dict[int, Live] = {}
         self.leases = RunLeases(
-            session_factory, replica=replica, lease_seconds=settings.runbook_lease_seconds
+            session_factory, terms=LeaseTerms.of(replica, settings.runbook_lease_seconds)
         )
         self._keeper = LeaseKeeper(
             self.leases,

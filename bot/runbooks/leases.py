@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock, utc_now
 from bot.storage.models import ACTIVE_RUN_STATUSES, RunbookRun
+from bot.storage.replicas import LeaseTerms
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,14 @@ class RunLeases:
         self,
         session_factory: sessionmaker[Session],
         *,
-        replica: str,
-        lease_seconds: float,
-        wall_clock: Clock = utc_now,
+        terms: LeaseTerms,
     ) -> None:
         self.session_factory = session_factory
-        self.replica = replica
-        self.lease = timedelta(seconds=lease_seconds)
-        self.wall_clock = wall_clock
+        self.terms = terms
 
     def hold(self, run: RunbookRun) -> None:
         """A run this replica starts is its own from the start (in the caller's transaction)."""
-        run.owner, run.lease_until = self.replica, self.wall_clock() + self.lease
+        run.owner, run.lease_until = self.terms.replica, self.terms.until()
 
     def claim_orphans(self, *, sole_process: bool = False) -> list[int]:
         """Take the unfinished runs whose owner is gone; returns their ids, oldest first.
@@ -49,7 +45,7 @@ class RunLeases:
         `sole_process`: this is the only bot process on the database (a SQLite file
         at start), so any other owner is a dead one and its runs are taken too.
         """
-        now = self.wall_clock()
+        now = self.terms.wall_clock()
         orphaned = self._orphaned(now, sole_process=sole_process)
         with self.session_factory() as session:
             candidates = list(
@@ -70,7 +66,7 @@ class RunLeases:
                         RunbookRun.status.in_(ACTIVE_RUN_STATUSES),
                         orphaned,
                     )
-                    .values(owner=self.replica, lease_until=now + self.lease)
+                    .values(owner=self.terms.replica, lease_until=now + self.terms.lease)
                 )
                 session.commit()
             if claimed.rowcount == 1:  # type: ignore[attr-defined]
@@ -85,13 +81,13 @@ class RunLeases:
         with self.session_factory() as session:
             session.execute(
                 update(RunbookRun)
-                .where(RunbookRun.id.in_(wanted), RunbookRun.owner == self.replica)
-                .values(lease_until=self.wall_clock() + self.lease)
+                .where(RunbookRun.id.in_(wanted), RunbookRun.owner == self.terms.replica)
+                .values(lease_until=self.terms.until())
             )
             held = set(
                 session.scalars(
                     select(RunbookRun.id).where(
-                        RunbookRun.id.in_(wanted), RunbookRun.owner == self.replica
+                        RunbookRun.id.in_(wanted), RunbookRun.owner == self.terms.replica
                     )
                 )
             )
@@ -102,9 +98,9 @@ class RunLeases:
         """Another replica holds the run and its lease has not lapsed."""
         until = run.lease_until
         return (
-            run.owner not in (None, self.replica)
+            run.owner not in (None, self.terms.replica)
             and until is not None
-            and (until >= self.wall_clock())
+            and (until >= self.terms.wall_clock())
         )
 
     def cancelled(self, run_ids: Iterable[int]) -> set[int]:
@@ -129,7 +125,7 @@ class RunLeases:
             session.execute(
                 update(RunbookRun)
                 .where(
-                    RunbookRun.owner == self.replica,
+                    RunbookRun.owner == self.terms.replica,
                     RunbookRun.status.in_(ACTIVE_RUN_STATUSES),
                 )
                 .values(owner=None, lease_until=None)
@@ -138,7 +134,7 @@ class RunLeases:
 
     def _orphaned(self, now: datetime, *, sole_process: bool) -> ColumnElement[bool]:
         if sole_process:
-            return or_(RunbookRun.owner.is_(None), RunbookRun.owner != self.replica)
+            return or_(RunbookRun.owner.is_(None), RunbookRun.owner != self.terms.replica)
         return or_(
             RunbookRun.owner.is_(None),
             RunbookRun.lease_until.is_(None),
@@ -179,7 +175,7 @@ class LeaseKeeper:
             self._thread.join()
 
     def _loop(self) -> None:
-        beat = min(self.leases.lease.total_seconds() / 3, self.sweep_seconds)
+        beat = min(self.leases.terms.lease.total_seconds() / 3, self.sweep_seconds)
         since_sweep = 0.0
         while not self._stop.wait(beat):
             try:

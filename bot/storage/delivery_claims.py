@@ -11,14 +11,14 @@ within seconds, as NTP keeps them), never the domain clock tests move by hand.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock, utc_now
 from bot.storage.models import DeliveryLease, OutboxItem
+from bot.storage.replicas import LeaseTerms
 
 _Insert = postgresql.Insert | sqlite.Insert
 
@@ -30,19 +30,15 @@ class DeliveryClaims:
         self,
         session_factory: sessionmaker[Session],
         *,
-        replica: str,
-        lease_seconds: float,
-        wall_clock: Clock = utc_now,
+        terms: LeaseTerms,
     ) -> None:
         self.session_factory = session_factory
-        self.replica = replica
-        self.lease = timedelta(seconds=lease_seconds)
-        self.wall_clock = wall_clock
+        self.terms = terms
 
     def waiting(self, *, limit: int, deferred_too: bool = False) -> list[int]:
         """Incidents with chat work pending that no live lease holds, oldest work first;
         work the chat asked to wait for is left out unless `deferred_too`."""
-        now = self.wall_clock()
+        now = self.terms.wall_clock()
         free = or_(DeliveryLease.incident_id.is_(None), _lapsed(now))
         if not deferred_too:
             free = and_(
@@ -68,8 +64,12 @@ class DeliveryClaims:
 
     def claim(self, incident_id: int, *, deferred_too: bool = False) -> bool:
         """Take the incident's delivery if no live lease holds it; True when taken."""
-        now = self.wall_clock()
-        taken = {"owner": self.replica, "lease_until": now + self.lease, "not_before": None}
+        now = self.terms.wall_clock()
+        taken = {
+            "owner": self.terms.replica,
+            "lease_until": now + self.terms.lease,
+            "not_before": None,
+        }
         free = _lapsed(now)
         if not deferred_too:
             free = and_(
@@ -104,12 +104,12 @@ class DeliveryClaims:
 
     def _renew_in(self, session: Session, incident_ids: set[int]) -> set[int]:
         held_here = and_(
-            DeliveryLease.incident_id.in_(incident_ids), DeliveryLease.owner == self.replica
+            DeliveryLease.incident_id.in_(incident_ids), DeliveryLease.owner == self.terms.replica
         )
         renewed = session.scalars(
             update(DeliveryLease)
             .where(held_here)
-            .values(lease_until=self.wall_clock() + self.lease)
+            .values(lease_until=self.terms.until())
             .returning(DeliveryLease.incident_id)
         )
         return set(renewed)
@@ -121,7 +121,7 @@ class DeliveryClaims:
                 session.execute(
                     delete(DeliveryLease).where(
                         DeliveryLease.incident_id == incident_id,
-                        DeliveryLease.owner == self.replica,
+                        DeliveryLease.owner == self.terms.replica,
                     )
                 )
             else:
@@ -129,7 +129,7 @@ class DeliveryClaims:
                     update(DeliveryLease)
                     .where(
                         DeliveryLease.incident_id == incident_id,
-                        DeliveryLease.owner == self.replica,
+                        DeliveryLease.owner == self.terms.replica,
                     )
                     .values(owner=None, lease_until=None, not_before=not_before)
                 )
@@ -138,7 +138,7 @@ class DeliveryClaims:
     def release_all(self) -> None:
         """Give up every lease this replica holds (it is stopping), for others to take now."""
         with self.session_factory() as session:
-            session.execute(delete(DeliveryLease).where(DeliveryLease.owner == self.replica))
+            session.execute(delete(DeliveryLease).where(DeliveryLease.owner == self.terms.replica))
             session.commit()
 
 

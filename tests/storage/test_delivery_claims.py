@@ -9,11 +9,12 @@ from bot.storage import outbox
 from bot.storage.delivery_claims import DeliveryClaims
 from bot.storage.models import Incident, Status
 from bot.storage.outbox import AnnounceDeclared, OpenChannel
+from bot.storage.replicas import LeaseTerms
 from tests.support.clock import START, FakeClock
 
 
 def claims_for(session_factory, replica: str, wall: FakeClock) -> DeliveryClaims:
-    return DeliveryClaims(session_factory, replica=replica, lease_seconds=30, wall_clock=wall)
+    return DeliveryClaims(session_factory, terms=LeaseTerms(replica, timedelta(seconds=30), wall))
 
 
 def incident_with_work(session_factory, number: int) -> int:

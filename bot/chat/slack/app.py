@@ -15,6 +15,7 @@ from bot.chat.slack import buttons, capture_events, forms, slash
 from bot.chat.slack.http_front import SignedRequests
 from bot.chat.slack.intake import REPLAYED, Intake, request_key
 from bot.chat.slack.services import SlackServices
+from bot.storage.replicas import LeaseTerms
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16
@@ -84,8 +85,7 @@ def create_app(services: SlackServices, *, socket_mode: bool, observe_ack: AckOb
     app.use(
         Intake(
             services.session_factory,
-            replica=services.replica,
-            lease_seconds=settings.inbox_lease_seconds,
+            terms=LeaseTerms.of(services.replica, settings.inbox_lease_seconds),
         )
     )
     slash.register(app, services)

@@ -17,7 +17,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from bot.chat.slack.services import SlackServices
-from bot.clock import Clock, utc_now
 from bot.commands import inbox
 from bot.commands.handler import KeptForLater
 from bot.commands.inbox import database_unavailable, in_one_line
+from bot.storage.replicas import LeaseTerms
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +63,16 @@ def request_key(context: BoltContext) -> str | None:
 
 
 class Intake(Middleware):
-    """Stores each keyed request, held by this replica for `lease_seconds`, before it runs."""
+    """Stores each keyed request, held by this replica for its lease, before it runs."""
 
     def __init__(
         self,
         session_factory: sessionmaker[Session],
         *,
-        replica: str,
-        lease_seconds: float,
-        wall_clock: Clock = utc_now,
+        terms: LeaseTerms,
     ) -> None:
         self.session_factory = session_factory
-        self.replica = replica
-        self.lease = timedelta(seconds=lease_seconds)
-        self.wall_clock = wall_clock
+        self.terms = terms
         self._retrying = Retrying(
             retry=retry_if_exception(database_unavailable),
             stop=stop_after_delay(STORE_SECONDS),
@@ -95,7 +91,7 @@ class Intake(Middleware):
             return next()  # stored when it first came
         try:
             # One arrival time for every try: it tells this call's own row from a replay's.
-            first = self._retrying(self._store, key, req.body, self.wall_clock())
+            first = self._retrying(self._store, key, req.body, self.terms.wall_clock())
         except Exception as error:
             if database_unavailable(error):
                 log.warning(
@@ -114,7 +110,7 @@ class Intake(Middleware):
     def _store(self, key: str, body: dict[str, Any], now: datetime) -> bool:
         with self.session_factory() as session:
             stored = inbox.store(
-                session, key, body=body, owner=self.replica, now=now, lease=self.lease
+                session, key, body=body, owner=self.terms.replica, now=now, lease=self.terms.lease
             )
             session.commit()
         return stored

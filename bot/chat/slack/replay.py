@@ -22,9 +22,9 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.chat.slack.intake import REPLAYED
-from bot.clock import Clock, utc_now
 from bot.commands.inbox import database_unavailable, in_one_line
 from bot.storage.models import InboxRequest
+from bot.storage.replicas import LeaseTerms
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,14 @@ class Replayer:
         app: App,
         session_factory: sessionmaker[Session],
         *,
-        replica: str,
-        lease_seconds: float,
+        terms: LeaseTerms,
         sole_process: bool,
-        wall_clock: Clock = utc_now,
     ) -> None:
         self.app = app
         self.session_factory = session_factory
-        self.replica = replica
-        self.lease = timedelta(seconds=lease_seconds)
-        self.interval = max(lease_seconds / 4, 1.0)
+        self.terms = terms
+        self.interval = max(terms.lease.total_seconds() / 4, 1.0)
         self.sole_process = sole_process
-        self.wall_clock = wall_clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -85,7 +81,7 @@ class Replayer:
     def forget_old(self) -> int:
         """Delete requests handled more than a day ago (their bodies hold response URLs
         nobody needs any more); returns how many."""
-        now = self.wall_clock()
+        now = self.terms.wall_clock()
         with self.session_factory() as session:
             forgotten = session.execute(
                 delete(InboxRequest).where(
@@ -112,7 +108,7 @@ class Replayer:
                 return
 
     def _take_orphans(self) -> list[tuple[str, dict[str, Any], int]]:
-        now = self.wall_clock()
+        now = self.terms.wall_clock()
         orphaned = self._orphaned(now)
         with self.session_factory() as session:
             candidates = session.execute(
@@ -132,8 +128,8 @@ class Replayer:
                     update(InboxRequest)
                     .where(InboxRequest.key == key, InboxRequest.attempts == attempts, orphaned)
                     .values(
-                        owner=self.replica,
-                        lease_until=now + self.lease,
+                        owner=self.terms.replica,
+                        lease_until=now + self.terms.lease,
                         attempts=InboxRequest.attempts + 1,
                     )
                 )
@@ -143,7 +139,7 @@ class Replayer:
             if not won:
                 continue
             if body is None:
-                held = InboxRequest.owner == self.replica
+                held = InboxRequest.owner == self.terms.replica
                 self._give_up(key, held, now, "as nothing of it was kept to replay")
                 continue
             taken.append((key, body, attempts + 1))
@@ -168,5 +164,5 @@ class Replayer:
             InboxRequest.lease_until < now,
         )
         if self.sole_process:
-            gone = or_(gone, InboxRequest.owner != self.replica)
+            gone = or_(gone, InboxRequest.owner != self.terms.replica)
         return and_(InboxRequest.handled_at.is_(None), InboxRequest.failed_at.is_(None), gone)

@@ -26,6 +26,7 @@ from bot.chat.slack.services import SlackServices
 from bot.chat.slack.web_client import make_web_client
 from bot.clock import Clock, utc_now
 from bot.config import Settings
+from bot.storage.replicas import LeaseTerms
 
 log = logging.getLogger(__name__)
 HTTP_THREADS = 16
@@ -84,8 +85,7 @@ def build(
     replayer = Replayer(
         app,
         session_factory,
-        replica=application.replica,
-        lease_seconds=settings.inbox_lease_seconds,
+        terms=LeaseTerms.of(application.replica, settings.inbox_lease_seconds),
         # A SQLite file has one bot process: a request another name holds is an orphan.
         sole_process=settings.database_url.startswith("sqlite"),
     )

@@ -22,6 +22,7 @@ from bot.chat.slack.web_client import make_web_client
 from bot.clock import utc_now
 from bot.storage.delivery_claims import DeliveryClaims
 from bot.storage.models import DeliveryLease, Incident, OutboxItem
+from bot.storage.replicas import LeaseTerms
 from tests.support.slack_double import SlackApiDouble
 from tests.support.slack_users import ALICE
 from tests.support.waiting import eventually
@@ -106,7 +107,7 @@ def test_a_dead_replicas_lease_lapses_and_another_delivers_its_work(
     with session_factory() as session:
         incident_id = session.scalars(select(Incident.id)).one()
     # A replica took the incident's delivery and was killed: its lease runs 30 s more.
-    dead = DeliveryClaims(session_factory, replica="killed", lease_seconds=30)
+    dead = DeliveryClaims(session_factory, terms=LeaseTerms.of("killed", 30))
     assert dead.claim(incident_id)
     assert survivor.deliverer.deliver_pending() == 2  # a live lease is left alone
     assert double.calls_to("conversations.create") == []
