@@ -101,8 +101,14 @@ class Deliverer:
         return self._deliver_taken(incident_id, in_background=False)
 
     def deliver_pending(self) -> int:
-        """Deliver everything pending now, in this thread; returns how many items still wait."""
-        for incident_id in self.claims.waiting(limit=1000, deferred_too=True):
+        """Deliver everything pending now, in this thread; returns how many items still wait.
+
+        An incident this process's pool is delivering is waited for and then done here;
+        one another replica holds is left to it.
+        """
+        with self.session_factory() as session:
+            incidents = outbox.incidents_waiting(session)
+        for incident_id in incidents:
             if self._take(incident_id, wait=LOCK_WAIT_SECONDS):
                 self._deliver_taken(incident_id, in_background=False)
         with self.session_factory() as session:

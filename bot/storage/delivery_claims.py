@@ -35,15 +35,14 @@ class DeliveryClaims:
         self.session_factory = session_factory
         self.terms = terms
 
-    def waiting(self, *, limit: int, deferred_too: bool = False) -> list[int]:
-        """Incidents with chat work pending that no live lease holds, oldest work first;
-        work the chat asked to wait for is left out unless `deferred_too`."""
+    def waiting(self, *, limit: int) -> list[int]:
+        """Incidents with chat work pending that no live lease holds and the chat has not
+        asked to wait for, oldest work first."""
         now = self.terms.wall_clock()
-        free = or_(DeliveryLease.incident_id.is_(None), _lapsed(now))
-        if not deferred_too:
-            free = and_(
-                free, or_(DeliveryLease.not_before.is_(None), DeliveryLease.not_before <= now)
-            )
+        free = and_(
+            or_(DeliveryLease.incident_id.is_(None), _lapsed(now)),
+            or_(DeliveryLease.not_before.is_(None), DeliveryLease.not_before <= now),
+        )
         query = (
             select(OutboxItem.incident_id)
             .outerjoin(DeliveryLease, DeliveryLease.incident_id == OutboxItem.incident_id)

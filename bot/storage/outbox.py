@@ -134,6 +134,21 @@ def pending_for(session: Session, *, incident_id: int, limit: int) -> list[Outbo
     return list(session.scalars(query))
 
 
+def incidents_waiting(session: Session) -> list[int]:
+    """The incidents with undelivered, not given-up items, oldest work first."""
+    query = (
+        select(OutboxItem.incident_id)
+        .where(
+            OutboxItem.delivered_at.is_(None),
+            OutboxItem.failed_at.is_(None),
+            OutboxItem.incident_id.is_not(None),
+        )
+        .group_by(OutboxItem.incident_id)
+        .order_by(func.min(OutboxItem.id))
+    )
+    return [incident_id for incident_id in session.scalars(query) if incident_id is not None]
+
+
 def failing(session: Session, *, incident_id: int) -> bool:
     """Whether an item of the incident still waits after the chat failed to take it."""
     query = select(OutboxItem.id).where(
