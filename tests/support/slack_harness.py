@@ -143,10 +143,12 @@ class CountingExecutor(Executor):
 
 
 def count_listeners(app: App) -> CountingExecutor:
-    """Make the app's listener pool countable (Bolt keeps it on its listener runner)."""
+    """Make the app's listener pool countable. Bolt keeps it on its listener runner, and
+    the lazy listener runner (where every listener's work runs) holds it too."""
     runner = app._listener_runner  # type: ignore[attr-defined]
     counting = CountingExecutor(runner.listener_executor)
     runner.listener_executor = counting
+    runner.lazy_listener_runner.executor = counting
     return counting
 
 
