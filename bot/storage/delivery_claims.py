@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.storage import outbox
 from bot.storage.models import DeliveryLease, OutboxItem
 from bot.storage.replicas import LeaseTerms
 
@@ -47,8 +48,7 @@ class DeliveryClaims:
             select(OutboxItem.incident_id)
             .outerjoin(DeliveryLease, DeliveryLease.incident_id == OutboxItem.incident_id)
             .where(
-                OutboxItem.delivered_at.is_(None),
-                OutboxItem.failed_at.is_(None),
+                outbox.WAITING,
                 OutboxItem.incident_id.is_not(None),
                 free,
             )

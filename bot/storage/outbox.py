@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import Incident, OutboxItem
@@ -98,6 +98,10 @@ _TYPES: dict[str, type[ChatWork]] = {
 }
 
 
+# An item not yet delivered and not given up.
+WAITING = and_(OutboxItem.delivered_at.is_(None), OutboxItem.failed_at.is_(None))
+
+
 def enqueue(session: Session, *, incident: Incident, work: ChatWork, now: datetime) -> OutboxItem:
     """Add chat work to the caller's transaction."""
     payload: dict[str, Any] = asdict(work)
@@ -125,8 +129,7 @@ def pending_for(session: Session, *, incident_id: int, limit: int) -> list[Outbo
         select(OutboxItem)
         .where(
             OutboxItem.incident_id == incident_id,
-            OutboxItem.delivered_at.is_(None),
-            OutboxItem.failed_at.is_(None),
+            WAITING,
         )
         .order_by(OutboxItem.id)
         .limit(limit)
@@ -139,8 +142,7 @@ def incidents_waiting(session: Session) -> list[int]:
     query = (
         select(OutboxItem.incident_id)
         .where(
-            OutboxItem.delivered_at.is_(None),
-            OutboxItem.failed_at.is_(None),
+            WAITING,
             OutboxItem.incident_id.is_not(None),
         )
         .group_by(OutboxItem.incident_id)
@@ -153,8 +155,7 @@ def failing(session: Session, *, incident_id: int) -> bool:
     """Whether an item of the incident still waits after the chat failed to take it."""
     query = select(OutboxItem.id).where(
         OutboxItem.incident_id == incident_id,
-        OutboxItem.delivered_at.is_(None),
-        OutboxItem.failed_at.is_(None),
+        WAITING,
         OutboxItem.attempts > 0,
     )
     return session.scalar(query.limit(1)) is not None
@@ -162,9 +163,7 @@ def failing(session: Session, *, incident_id: int) -> bool:
 
 def pending_count(session: Session, *, incident_id: int | None = None) -> int:
     """How many items still wait, overall or for one incident."""
-    query = select(func.count(OutboxItem.id)).where(
-        OutboxItem.delivered_at.is_(None), OutboxItem.failed_at.is_(None)
-    )
+    query = select(func.count(OutboxItem.id)).where(WAITING)
     if incident_id is not None:
         query = query.where(OutboxItem.incident_id == incident_id)
     return session.scalar(query) or 0
@@ -172,7 +171,5 @@ def pending_count(session: Session, *, incident_id: int | None = None) -> int:
 
 def oldest_pending_at(session: Session) -> datetime | None:
     """When the oldest item still waiting was enqueued; None when nothing waits."""
-    query = select(func.min(OutboxItem.created_at)).where(
-        OutboxItem.delivered_at.is_(None), OutboxItem.failed_at.is_(None)
-    )
+    query = select(func.min(OutboxItem.created_at)).where(WAITING)
     return session.scalar(query)
