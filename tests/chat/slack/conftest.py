@@ -10,15 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from tests.support.slack_double import SlackApiDouble
 from tests.support.slack_harness import BotServer
-from tests.support.slack_users import ALICE, BOB, CAROL
+from tests.support.slack_users import ALICE, BOB, add_workspace
 
 
 @pytest.fixture
 def double() -> Iterator[SlackApiDouble]:
     with SlackApiDouble() as running:
-        for user, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")):
-            running.add_user(user, name)
-        running.add_channel("incidents")
+        add_workspace(running)
         yield running
     assert running.server_errors == []
 

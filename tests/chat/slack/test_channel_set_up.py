@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from tests.support.slack_double import ANY_METHOD
 from tests.support.slack_harness import BotServer
-from tests.support.slack_users import ALICE, BOB, CAROL
+from tests.support.slack_users import ALICE, add_workspace
 from tests.support.timed_slack import (
     SetUp,
     TimedSlackDouble,
@@ -39,9 +39,7 @@ AT_ONCE = 5
 def double() -> Iterator[TimedSlackDouble]:
     """The Slack tests' workspace, on the timed double (`room` is made in it)."""
     with TimedSlackDouble() as running:
-        for user, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")):
-            running.add_user(user, name)
-        running.add_channel("incidents")
+        add_workspace(running)
         yield running
     assert running.server_errors == []
 
